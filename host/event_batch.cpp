@@ -1,0 +1,27 @@
+#include "host/event_batch.h"
+
+#include <numeric>
+
+namespace enrichd {
+
+void EventBatch::clear() {
+  event_id.clear();
+  ts_ms.clear();
+  user_id.clear();
+  pin_id.clear();
+  action.clear();
+  ip.clear();
+  app.clear();
+  ua.clear();
+  position.clear();
+  selected.clear();
+  geo_record.clear();
+  category_id.clear();
+}
+
+void EventBatch::select_all() {
+  selected.resize(size());
+  std::iota(selected.begin(), selected.end(), 0U);
+}
+
+}  // namespace enrichd

@@ -1,0 +1,68 @@
+// EventBatch: a batch of parsed events as a structure of arrays, the unit every stage after parsing
+// works on. Strings live in per-column arenas; enrichment results are columns too.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/ip_address.h"
+#include "host/raw_batch.h"
+
+namespace enrichd {
+
+// A column of strings in one arena: row i is data[offsets[i], offsets[i+1]).
+class StringColumn {
+ public:
+  StringColumn() { offsets_.push_back(0); }
+  void push_back(std::string_view s) {
+    data_.append(s);
+    offsets_.push_back(static_cast<uint32_t>(data_.size()));
+  }
+  std::string_view operator[](size_t i) const {
+    return std::string_view(data_).substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  size_t size() const { return offsets_.size() - 1; }
+  void clear() {
+    data_.clear();
+    offsets_.assign(1, 0);
+  }
+
+ private:
+  std::string data_;
+  std::vector<uint32_t> offsets_;
+};
+
+// "No record": a geo lookup outside every range, or a join key absent from the table.
+inline constexpr uint32_t kNoRecord = UINT32_MAX;
+
+// Event times outside [0, kMaxTimestampMs] cannot be stored (DATETIME ends at 9999-12-31 23:59:59.999).
+inline constexpr int64_t kMaxTimestampMs = 253402300799999;
+
+struct EventBatch {
+  // Input columns (the default Pinterest-style engagement schema).
+  std::vector<uint64_t> event_id;
+  std::vector<int64_t> ts_ms;  // event time, epoch milliseconds
+  std::vector<uint64_t> user_id;
+  std::vector<uint64_t> pin_id;
+  StringColumn action;
+  std::vector<IpAddress> ip;
+  StringColumn app;
+  StringColumn ua;
+  std::vector<MessagePosition> position;  // where each event came from
+
+  // Rows that passed the filter, ascending; stages after the filter only look at these.
+  std::vector<uint32_t> selected;
+
+  // Enrichment outputs, indexed like the input columns (kNoRecord where absent or not selected).
+  std::vector<uint32_t> geo_record;
+  std::vector<uint32_t> category_id;
+
+  size_t size() const { return event_id.size(); }
+  void clear();
+  // Marks every row as selected (what the parser leaves behind before the filter runs).
+  void select_all();
+};
+
+}  // namespace enrichd

@@ -1,0 +1,172 @@
+#include "host/event_parser.h"
+
+#include <simdjson.h>
+
+#include <string_view>
+
+namespace enrichd {
+
+static_assert(RawBatch::kPadding >= simdjson::SIMDJSON_PADDING,
+              "RawBatch padding must cover simdjson's reads");
+
+namespace {
+
+using simdjson::error_code;
+namespace od = simdjson::ondemand;
+
+// The default engagement schema. Required fields must all be present; optional ones default to "".
+enum FieldBit : uint32_t {
+  kEventId = 1U << 0,
+  kTs = 1U << 1,
+  kUserId = 1U << 2,
+  kPinId = 1U << 3,
+  kAction = 1U << 4,
+  kIp = 1U << 5,
+};
+constexpr uint32_t kRequired = kEventId | kTs | kUserId | kPinId | kAction | kIp;
+
+struct ParsedEvent {
+  uint32_t seen = 0;
+  uint64_t event_id = 0;
+  int64_t ts_ms = 0;
+  uint64_t user_id = 0;
+  uint64_t pin_id = 0;
+  std::string_view action, ip_text, app, ua;  // point into the parser's string buffer
+  IpAddress ip;
+};
+
+struct Failure {
+  DeadLetterReason reason;
+  std::string_view field;
+};
+
+bool is_type_error(error_code e) {
+  return e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_OUT_OF_RANGE || e == simdjson::NUMBER_ERROR;
+}
+
+// A value error is a wrong type when the JSON was fine but the value was not what the schema wants.
+Failure value_failure(error_code e, std::string_view field) {
+  return {is_type_error(e) ? DeadLetterReason::kWrongType : DeadLetterReason::kMalformedJson, field};
+}
+
+std::string_view missing_field_name(uint32_t seen) {
+  if (!(seen & kEventId)) return "event_id";
+  if (!(seen & kTs)) return "ts";
+  if (!(seen & kUserId)) return "user_id";
+  if (!(seen & kPinId)) return "pin_id";
+  if (!(seen & kAction)) return "action";
+  return "ip";
+}
+
+// Reads an optional string: absent or null both mean "".
+error_code get_optional_string(od::value v, std::string_view& out) {
+  bool null = false;
+  if (auto e = v.is_null().get(null)) return e;
+  if (null) {
+    out = {};
+    return simdjson::SUCCESS;
+  }
+  return v.get_string().get(out);
+}
+
+std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, ParsedEvent& ev) {
+  od::document doc;
+  if (parser.iterate(payload.data(), payload.size(), payload.size() + RawBatch::kPadding).get(doc)) {
+    return Failure{DeadLetterReason::kMalformedJson, {}};
+  }
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return Failure{
+        e == simdjson::INCORRECT_TYPE ? DeadLetterReason::kNotObject : DeadLetterReason::kMalformedJson, {}};
+  }
+  for (auto field_result : obj) {
+    if (field_result.error()) return Failure{DeadLetterReason::kMalformedJson, {}};
+    od::field field = field_result.value_unsafe();
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return Failure{DeadLetterReason::kMalformedJson, {}};
+    od::value v = field.value();
+    error_code e = simdjson::SUCCESS;
+    if (key == "event_id") {
+      e = v.get_uint64().get(ev.event_id);
+      ev.seen |= kEventId;
+    } else if (key == "ts") {
+      e = v.get_int64().get(ev.ts_ms);
+      ev.seen |= kTs;
+    } else if (key == "user_id") {
+      e = v.get_uint64().get(ev.user_id);
+      ev.seen |= kUserId;
+    } else if (key == "pin_id") {
+      e = v.get_uint64().get(ev.pin_id);
+      ev.seen |= kPinId;
+    } else if (key == "action") {
+      e = v.get_string().get(ev.action);
+      ev.seen |= kAction;
+    } else if (key == "ip") {
+      e = v.get_string().get(ev.ip_text);
+      ev.seen |= kIp;
+    } else if (key == "app") {
+      e = get_optional_string(v, ev.app);
+    } else if (key == "ua") {
+      e = get_optional_string(v, ev.ua);
+    } else {
+      continue;  // unknown fields are skipped by the iterator
+    }
+    if (e) return value_failure(e, key);
+  }
+  // Anything after the closing brace makes the message malformed.
+  const char* end = nullptr;
+  if (doc.current_location().get(end) != simdjson::OUT_OF_BOUNDS) {
+    return Failure{DeadLetterReason::kMalformedJson, {}};
+  }
+  if ((ev.seen & kRequired) != kRequired) {
+    return Failure{DeadLetterReason::kMissingField, missing_field_name(ev.seen)};
+  }
+  if (ev.ts_ms < 0 || ev.ts_ms > kMaxTimestampMs) return Failure{DeadLetterReason::kWrongType, "ts"};
+  auto ip = parse_ip(ev.ip_text);
+  if (!ip) return Failure{DeadLetterReason::kBadIp, "ip"};
+  ev.ip = *ip;
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct EventParser::Impl {
+  od::parser parser;
+};
+
+EventParser::EventParser(ParserOptions options) : options_(options), impl_(std::make_unique<Impl>()) {}
+EventParser::~EventParser() = default;
+
+void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters) {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const std::string_view payload = raw.payload(i);
+    std::optional<Failure> failure;
+    ParsedEvent ev;
+    if (payload.empty()) {
+      failure = Failure{DeadLetterReason::kEmpty, {}};
+    } else if (payload.size() > options_.max_message_bytes) {
+      failure = Failure{DeadLetterReason::kOversized, {}};
+    } else {
+      failure = parse_one(impl_->parser, payload, ev);
+    }
+    if (failure) {
+      dead_letters.push_back(
+          DeadLetter{failure->reason, std::string(failure->field), raw.position(i), std::string(payload)});
+      continue;
+    }
+    out.event_id.push_back(ev.event_id);
+    out.ts_ms.push_back(ev.ts_ms);
+    out.user_id.push_back(ev.user_id);
+    out.pin_id.push_back(ev.pin_id);
+    out.action.push_back(ev.action);
+    out.ip.push_back(ev.ip);
+    out.app.push_back(ev.app);
+    out.ua.push_back(ev.ua);
+    out.position.push_back(raw.position(i));
+  }
+  out.select_all();
+  out.geo_record.assign(out.size(), kNoRecord);
+  out.category_id.assign(out.size(), kNoRecord);
+}
+
+}  // namespace enrichd

@@ -1,0 +1,35 @@
+// Parses raw JSON messages into an EventBatch with simdjson's On-Demand API. A message that is not a valid
+// event becomes a DeadLetter; it never stops the batch.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "host/dead_letter.h"
+#include "host/event_batch.h"
+#include "host/raw_batch.h"
+
+namespace enrichd {
+
+struct ParserOptions {
+  size_t max_message_bytes = 1 << 20;
+};
+
+class EventParser {
+ public:
+  explicit EventParser(ParserOptions options = {});
+  ~EventParser();
+  EventParser(const EventParser&) = delete;
+  EventParser& operator=(const EventParser&) = delete;
+
+  // Appends the good events of `raw` to `out` (all selected, no enrichment yet) and the bad ones to
+  // `dead_letters`. Every message ends up in exactly one of the two.
+  void parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters);
+
+ private:
+  struct Impl;
+  ParserOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace enrichd

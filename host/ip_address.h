@@ -1,0 +1,39 @@
+// IP addresses as integers. IPv4 is kept as u32; IPv6 as two u64 halves (big-endian order: hi holds the
+// first 8 bytes) so that comparison of (hi, lo) is numeric order. IPv4-mapped IPv6 (::ffff:a.b.c.d) is
+// reported as IPv4 so it looks up the IPv4 table.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace enrichd {
+
+struct Ipv6 {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  friend constexpr bool operator==(const Ipv6&, const Ipv6&) = default;
+  friend constexpr bool operator<(const Ipv6& a, const Ipv6& b) {
+    return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+  }
+  friend constexpr bool operator<=(const Ipv6& a, const Ipv6& b) { return !(b < a); }
+};
+
+struct IpAddress {
+  bool is_v6 = false;
+  uint32_t v4 = 0;  // valid when !is_v6
+  Ipv6 v6;          // valid when is_v6
+  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+};
+
+// Parses dotted IPv4 or any RFC 4291 IPv6 text form. Returns nullopt for anything else (zone ids,
+// surrounding spaces, empty text). The fast hand-written parser is a later issue; this one is exact.
+std::optional<IpAddress> parse_ip(std::string_view text);
+
+// Canonical text: dotted quad for IPv4, RFC 5952 for IPv6.
+std::string format_ip(const IpAddress& ip);
+std::string format_ipv4(uint32_t v4);
+std::string format_ipv6(const Ipv6& v6);
+
+}  // namespace enrichd

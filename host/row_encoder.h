@@ -1,0 +1,51 @@
+// Encodes enriched events as LOAD DATA text: one line per selected event, tab-separated fields, '\N' for
+// NULL, and backslash escapes for tab, newline, carriage return, NUL and backslash — the format of
+// `FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'`.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "host/category_table.h"
+#include "host/event_batch.h"
+#include "host/geo_table.h"
+
+namespace enrichd {
+
+struct OutputColumn {
+  std::string_view name;
+  std::string_view mysql_type;  // the type in the MySQL-dialect DDL
+};
+
+// The output table, in the order the encoder writes fields.
+inline constexpr std::array<OutputColumn, 16> kOutputColumns = {{
+    {"event_id", "BIGINT UNSIGNED NOT NULL"},
+    {"ts", "DATETIME(3) NOT NULL"},
+    {"user_id", "BIGINT UNSIGNED NOT NULL"},
+    {"pin_id", "BIGINT UNSIGNED NOT NULL"},
+    {"action", "VARCHAR(64) NOT NULL"},
+    {"ip", "VARCHAR(45) NOT NULL"},
+    {"app", "VARCHAR(64) NOT NULL"},
+    {"ua", "VARCHAR(512) NOT NULL"},
+    {"country_code", "CHAR(2) NULL"},
+    {"region", "VARCHAR(128) NULL"},
+    {"city", "VARCHAR(128) NULL"},
+    {"latitude", "DOUBLE NULL"},
+    {"longitude", "DOUBLE NULL"},
+    {"timezone", "VARCHAR(64) NULL"},
+    {"category_id", "INT UNSIGNED NULL"},
+    {"category", "VARCHAR(128) NULL"},
+}};
+
+// Appends the escaped form of `s` to `out`.
+void append_escaped(std::string& out, std::string_view s);
+
+// 'YYYY-MM-DD HH:MM:SS.mmm' in UTC for epoch milliseconds in [0, kMaxTimestampMs].
+void append_datetime_ms(std::string& out, int64_t epoch_ms);
+
+// Appends one line per selected row of `batch`.
+void encode_rows(const EventBatch& batch, const GeoTable& geo, const CategoryTable& categories,
+                 std::string& out);
+
+}  // namespace enrichd

@@ -1,0 +1,46 @@
+// The backend seam: the hot lookups behind one interface, with several implementations chosen at run
+// time (registry in priority order: cuda, avx2, scalar). Every backend must give results identical to
+// `scalar` on any input.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/category_table.h"
+#include "host/geo_table.h"
+#include "host/status.h"
+
+namespace enrichd {
+
+class EnrichBackend {
+ public:
+  virtual ~EnrichBackend() = default;
+  virtual std::string_view name() const = 0;
+
+  // records[i] = record of the range holding addrs[i] (kNoRecord in a gap). Sizes must match.
+  virtual Status geo_lookup_v4(const GeoTableView& table, std::span<const uint32_t> addrs,
+                               std::span<uint32_t> records) = 0;
+  virtual Status geo_lookup_v6(const GeoTableView& table, std::span<const Ipv6> addrs,
+                               std::span<uint32_t> records) = 0;
+  // values[i] = category of keys[i], kNoRecord when the key is absent. Sizes must match.
+  virtual Status category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
+                               std::span<uint32_t> values) = 0;
+};
+
+struct BackendInfo {
+  std::string name;
+  bool available = false;
+  std::string detail;  // why not available, or what it runs on
+};
+
+// Every backend this build knows, in priority order, with whether it can run on this machine.
+std::vector<BackendInfo> list_backends();
+
+// "auto" picks the first available backend in priority order. An unknown or unavailable name is an
+// error naming the choices, never an abort.
+Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name);
+
+}  // namespace enrichd

@@ -1,0 +1,61 @@
+#include "kernels/scalar/scalar_backend.h"
+
+#include <algorithm>
+
+namespace enrichd {
+namespace {
+
+Status check_sizes(size_t in, size_t out) {
+  if (in != out) return Status::errorf("backend: {} inputs but room for {} outputs", in, out);
+  return Status::ok();
+}
+
+// The range holding `key` is the last one whose start is <= key (starts[0] is the family's minimum).
+template <typename Key>
+uint32_t predecessor_record(std::span<const Key> starts, std::span<const uint32_t> records, const Key& key) {
+  if (starts.empty()) return kNoRecord;
+  auto it = std::upper_bound(starts.begin(), starts.end(), key);
+  return records[static_cast<size_t>(it - starts.begin()) - 1];
+}
+
+}  // namespace
+
+uint32_t scalar_geo_lookup_v4(const GeoTableView& t, uint32_t addr) {
+  return predecessor_record(t.v4_starts, t.v4_records, addr);
+}
+
+uint32_t scalar_geo_lookup_v6(const GeoTableView& t, const Ipv6& addr) {
+  return predecessor_record(t.v6_starts, t.v6_records, addr);
+}
+
+uint32_t scalar_category_lookup(const CategoryTableView& t, uint64_t key) {
+  if (key == CategoryTableView::kEmptyKey) return t.has_empty_key ? t.empty_key_value : kNoRecord;
+  for (uint64_t i = hash_key(key) & t.mask;; i = (i + 1) & t.mask) {
+    const CategorySlot& s = t.slots[i];
+    if (s.key == key) return s.value;
+    if (s.key == CategoryTableView::kEmptyKey) return kNoRecord;
+  }
+}
+
+Status ScalarBackend::geo_lookup_v4(const GeoTableView& table, std::span<const uint32_t> addrs,
+                                    std::span<uint32_t> records) {
+  if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
+  for (size_t i = 0; i < addrs.size(); ++i) records[i] = scalar_geo_lookup_v4(table, addrs[i]);
+  return Status::ok();
+}
+
+Status ScalarBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv6> addrs,
+                                    std::span<uint32_t> records) {
+  if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
+  for (size_t i = 0; i < addrs.size(); ++i) records[i] = scalar_geo_lookup_v6(table, addrs[i]);
+  return Status::ok();
+}
+
+Status ScalarBackend::category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
+                                    std::span<uint32_t> values) {
+  if (Status s = check_sizes(keys.size(), values.size()); !s) return s;
+  for (size_t i = 0; i < keys.size(); ++i) values[i] = scalar_category_lookup(table, keys[i]);
+  return Status::ok();
+}
+
+}  // namespace enrichd
