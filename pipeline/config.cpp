@@ -1,0 +1,223 @@
+#include "pipeline/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace enrichd {
+namespace {
+
+// Reads one section of the TOML document, recording which keys were consumed so that anything left over
+// is reported as unknown (a typo must not silently fall back to a default).
+class Section {
+ public:
+  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+  std::string key_name(std::string_view key) const { return name_ + "." + std::string(key); }
+
+  Status get(std::string_view key, std::string& out, bool required = false) {
+    const toml::node* n = find(key);
+    if (!n) return required ? missing(key) : Status::ok();
+    if (!n->is_string()) return Status::errorf("config key '{}' must be a string", key_name(key));
+    out = n->as_string()->get();
+    if (required && out.empty()) return Status::errorf("config key '{}' must not be empty", key_name(key));
+    return Status::ok();
+  }
+
+  Status get(std::string_view key, int64_t& out, int64_t min, int64_t max) {
+    const toml::node* n = find(key);
+    if (!n) return Status::ok();
+    if (!n->is_integer()) return Status::errorf("config key '{}' must be an integer", key_name(key));
+    const int64_t v = n->as_integer()->get();
+    if (v < min || v > max) {
+      return Status::errorf("config key '{}' is {}, must be between {} and {}", key_name(key), v, min, max);
+    }
+    out = v;
+    return Status::ok();
+  }
+
+  Status get(std::string_view key, bool& out) {
+    const toml::node* n = find(key);
+    if (!n) return Status::ok();
+    if (!n->is_boolean()) return Status::errorf("config key '{}' must be true or false", key_name(key));
+    out = n->as_boolean()->get();
+    return Status::ok();
+  }
+
+  Status get(std::string_view key, std::vector<std::string>& out) {
+    const toml::node* n = find(key);
+    if (!n) return Status::ok();
+    const toml::array* a = n->as_array();
+    if (!a) return Status::errorf("config key '{}' must be an array of strings", key_name(key));
+    out.clear();
+    for (const auto& e : *a) {
+      if (!e.is_string()) return Status::errorf("config key '{}' must be an array of strings", key_name(key));
+      out.push_back(e.as_string()->get());
+    }
+    return Status::ok();
+  }
+
+  Status missing(std::string_view key) const {
+    return Status::errorf("config key '{}' is required", key_name(key));
+  }
+
+  // Any key not read is unknown; the message lists what is known.
+  Status check_unknown(const std::set<std::string>& known) const {
+    if (!table_) return Status::ok();
+    for (const auto& [k, v] : *table_) {
+      if (known.count(std::string(k.str())) == 0) {
+        std::string list;
+        for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
+        return Status::errorf("config key '{}' is unknown (keys in [{}]: {})", key_name(k.str()), name_,
+                              list);
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  const toml::node* find(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
+  const toml::table* table_;
+  std::string name_;
+};
+
+std::string resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path == "-" || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+#define ENRICHD_TRY(expr)                   \
+  do {                                      \
+    if (Status _s = (expr); !_s) return _s; \
+  } while (0)
+
+Status read_source(Section s, SourceConfig& c) {
+  std::string kind = "kafka";
+  ENRICHD_TRY(s.get("kind", kind));
+  if (kind == "kafka") {
+    c.kind = SourceKind::kKafka;
+    ENRICHD_TRY(s.get("brokers", c.brokers, true));
+    ENRICHD_TRY(s.get("topic", c.topic, true));
+    ENRICHD_TRY(s.get("group", c.group));
+    ENRICHD_TRY(s.get("start", c.start));
+    if (c.start != "earliest" && c.start != "latest") {
+      return Status::errorf("config key 'source.start' is '{}', must be \"earliest\" or \"latest\"", c.start);
+    }
+    if (c.group.empty()) return Status::error("config key 'source.group' must not be empty");
+  } else if (kind == "file") {
+    c.kind = SourceKind::kFile;
+    ENRICHD_TRY(s.get("path", c.path, true));
+  } else {
+    return Status::errorf("config key 'source.kind' is '{}', must be \"kafka\" or \"file\"", kind);
+  }
+  return s.check_unknown({"kind", "brokers", "topic", "group", "start", "path"});
+}
+
+Status read_batch(Section s, BatchConfig& c) {
+  ENRICHD_TRY(s.get("max_events", c.max_events, 1, 10'000'000));
+  ENRICHD_TRY(s.get("linger_ms", c.linger_ms, 0, 60'000));
+  ENRICHD_TRY(s.get("max_message_bytes", c.max_message_bytes, 1, 64 << 20));
+  ENRICHD_TRY(s.get("queue_depth", c.queue_depth, 1, 1024));
+  return s.check_unknown({"max_events", "linger_ms", "max_message_bytes", "queue_depth"});
+}
+
+Status read_filter(Section s, FilterConfig& c) {
+  ENRICHD_TRY(s.get("include_actions", c.include_actions));
+  ENRICHD_TRY(s.get("exclude_actions", c.exclude_actions));
+  return s.check_unknown({"include_actions", "exclude_actions"});
+}
+
+Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
+  ENRICHD_TRY(s.get("backend", c.backend));
+  ENRICHD_TRY(s.get("geo_csv", c.geo_csv, true));
+  ENRICHD_TRY(s.get("category_csv", c.category_csv, true));
+  ENRICHD_TRY(s.get("category_names_csv", c.category_names_csv));
+  c.geo_csv = resolve(base_dir, c.geo_csv);
+  c.category_csv = resolve(base_dir, c.category_csv);
+  c.category_names_csv = resolve(base_dir, c.category_names_csv);
+  return s.check_unknown({"backend", "geo_csv", "category_csv", "category_names_csv"});
+}
+
+Status read_sink(Section s, SinkConfig& c) {
+  ENRICHD_TRY(s.get("dsn", c.dsn, true));
+  ENRICHD_TRY(s.get("table", c.table));
+  ENRICHD_TRY(s.get("create_table", c.create_table));
+  ENRICHD_TRY(s.get("load_retries", c.load_retries, 0, 1000));
+  const bool plain_name = !c.table.empty() && std::all_of(c.table.begin(), c.table.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '$';
+  });
+  if (!plain_name) {
+    return Status::errorf("config key 'sink.table' is '{}', must be a table name of letters, digits, _ or $",
+                          c.table);
+  }
+  return s.check_unknown({"dsn", "table", "create_table", "load_retries"});
+}
+
+Status read_log(Section s, std::string& level) {
+  ENRICHD_TRY(s.get("level", level));
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (kLevels.count(level) == 0) {
+    return Status::errorf(
+        "config key 'log.level' is '{}', must be one of trace, debug, info, warn, error, off", level);
+  }
+  return s.check_unknown({"level"});
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view toml_text, const std::string& base_dir,
+                            const std::string& source_name) {
+  // The packaged toml++ is built with exceptions; they stop here and become a Status.
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& err) {
+    return Status::errorf("{}:{}:{}: {}", source_name, err.source().begin.line, err.source().begin.column,
+                          err.description());
+  }
+  static const std::set<std::string> kSections = {"source", "batch", "filter", "enrich", "sink", "log"};
+  for (const auto& [k, v] : root) {
+    const std::string key(k.str());
+    if (kSections.count(key) == 0) {
+      return Status::errorf("config key '{}' is unknown (sections: batch, enrich, filter, log, sink, source)",
+                            key);
+    }
+    if (!v.is_table()) return Status::errorf("config key '{}' must be a table ([{}])", key, key);
+  }
+  auto section = [&](const char* name) {
+    const toml::node* n = root.get(name);
+    return Section(n ? n->as_table() : nullptr, name);
+  };
+  if (!root.get("source")) return Status::error("config section [source] is required");
+  if (!root.get("enrich")) return Status::error("config section [enrich] is required");
+  if (!root.get("sink")) return Status::error("config section [sink] is required");
+
+  Config c;
+  Status s = read_source(section("source"), c.source);
+  if (s) s = read_batch(section("batch"), c.batch);
+  if (s) s = read_filter(section("filter"), c.filter);
+  if (s) s = read_enrich(section("enrich"), c.enrich, base_dir);
+  if (s) s = read_sink(section("sink"), c.sink);
+  if (s) s = read_log(section("log"), c.log_level);
+  if (!s) return s.with_context(source_name);
+  if (c.source.kind == SourceKind::kFile) c.source.path = resolve(base_dir, c.source.path);
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::errorf("cannot read config file '{}': {}", path, std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string base = std::filesystem::absolute(path).parent_path().string();
+  return parse_config(text.str(), base, path);
+}
+
+}  // namespace enrichd

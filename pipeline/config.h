@@ -1,0 +1,63 @@
+// The `enrichd run` configuration, read from TOML. Every error names the key and says how to fix it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/status.h"
+
+namespace enrichd {
+
+enum class SourceKind { kKafka, kFile };
+
+struct SourceConfig {
+  SourceKind kind = SourceKind::kKafka;
+  std::string brokers;             // kafka: bootstrap servers
+  std::string topic;               // kafka
+  std::string group = "enrichd";   // kafka: consumer group
+  std::string start = "earliest";  // kafka: where a group with no committed offset starts
+  std::string path;                // file: JSON lines, "-" for stdin
+};
+
+struct BatchConfig {
+  int64_t max_events = 16384;  // messages per batch
+  int64_t linger_ms = 100;     // how long a source waits to fill a batch
+  int64_t max_message_bytes = 1 << 20;
+  int64_t queue_depth = 4;  // batches in flight between stages
+};
+
+struct FilterConfig {
+  std::vector<std::string> include_actions;  // empty: every action
+  std::vector<std::string> exclude_actions;
+};
+
+struct EnrichConfig {
+  std::string backend = "auto";
+  std::string geo_csv;
+  std::string category_csv;        // pin_id,category_id
+  std::string category_names_csv;  // category_id,name (optional)
+};
+
+struct SinkConfig {
+  std::string dsn;  // mysql://user[:password]@host[:port]/database[?socket=/path]
+  std::string table = "engagements";
+  bool create_table = true;
+  int64_t load_retries = 5;
+};
+
+struct Config {
+  SourceConfig source;
+  BatchConfig batch;
+  FilterConfig filter;
+  EnrichConfig enrich;
+  SinkConfig sink;
+  std::string log_level = "info";
+};
+
+// Parses TOML text. Relative file paths are resolved against `base_dir`.
+Result<Config> parse_config(std::string_view toml_text, const std::string& base_dir,
+                            const std::string& source_name = "config");
+Result<Config> load_config(const std::string& path);
+
+}  // namespace enrichd

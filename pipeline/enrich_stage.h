@@ -1,0 +1,31 @@
+// The enrich stage: gathers the selected rows' keys into dense arrays (IPv4, IPv6, pin ids), runs the
+// backend's lookups over them and scatters the results back into the batch's output columns.
+#pragma once
+
+#include <vector>
+
+#include "host/category_table.h"
+#include "host/event_batch.h"
+#include "host/geo_table.h"
+#include "kernels/backend.h"
+
+namespace enrichd {
+
+class EnrichStage {
+ public:
+  EnrichStage(EnrichBackend& backend, const GeoTable& geo, const CategoryTable& categories)
+      : backend_(backend), geo_(geo), categories_(categories) {}
+
+  Status apply(EventBatch& batch);
+
+ private:
+  EnrichBackend& backend_;
+  const GeoTable& geo_;
+  const CategoryTable& categories_;
+  // Scratch reused across batches.
+  std::vector<uint32_t> v4_rows_, v4_keys_, v6_rows_, out_;
+  std::vector<Ipv6> v6_keys_;
+  std::vector<uint64_t> pin_keys_;
+};
+
+}  // namespace enrichd

@@ -1,0 +1,181 @@
+#include "pipeline/kafka_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <memory>
+
+namespace enrichd {
+namespace {
+
+constexpr int kMetadataTimeoutMs = 5000;
+constexpr size_t kConsumeChunk = 1024;
+
+Status set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key, value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    return Status::errorf("kafka property {}={}: {}", key, value, err);
+  }
+  return Status::ok();
+}
+
+void log_partitions(const char* what, const rd_kafka_topic_partition_list_t* parts) {
+  std::string list;
+  for (int i = 0; i < parts->cnt; ++i) {
+    list += fmt::format("{}{}[{}]", i ? ", " : "", parts->elems[i].topic, parts->elems[i].partition);
+  }
+  spdlog::info("kafka: {} {}", what, list.empty() ? "(none)" : list);
+}
+
+// Eager and cooperative protocols both end here. Rows of revoked partitions already in flight are still
+// loaded; their commits may then be refused, which at-least-once tolerates (the new owner re-reads them).
+void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void*) {
+  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    log_partitions("assigned", parts);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+  } else {
+    log_partitions("revoked", parts);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+  }
+}
+
+void on_error(rd_kafka_t*, int err, const char* reason, void*) {
+  spdlog::warn("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
+}  // namespace
+
+KafkaSource::KafkaSource(rd_kafka_t* rk, std::string topic) : rk_(rk), topic_(std::move(topic)) {
+  queue_ = rd_kafka_queue_get_consumer(rk_);
+}
+
+KafkaSource::~KafkaSource() {
+  close();
+}
+
+Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  Status s = set(conf, "bootstrap.servers", c.brokers);
+  if (s) s = set(conf, "group.id", c.group);
+  if (s) s = set(conf, "enable.auto.commit", "false");
+  if (s) s = set(conf, "enable.auto.offset.store", "false");
+  if (s) s = set(conf, "auto.offset.reset", c.start);
+  if (s) s = set(conf, "client.id", "enrichd");
+  if (!s) {
+    rd_kafka_conf_destroy(conf);
+    return s.with_context("config key 'source.brokers'");
+  }
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return Status::errorf("kafka consumer: {}", err);
+  }
+  std::unique_ptr<KafkaSource> source(new KafkaSource(rk, c.topic));
+
+  // Fail at start, naming the key, when the broker cannot be reached or the topic does not exist.
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, c.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t merr = rd_kafka_metadata(rk, 0, topic, &md, kMetadataTimeoutMs);
+  rd_kafka_topic_destroy(topic);
+  if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    source->closed_ = true;  // never joined a group: nothing to leave
+    return Status::errorf("config key 'source.brokers': cannot reach Kafka at '{}' within {} ms: {}",
+                          c.brokers, kMetadataTimeoutMs, rd_kafka_err2str(merr));
+  }
+  const bool topic_ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                        md->topics[0].partition_cnt > 0;
+  const std::string topic_err = md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not in metadata";
+  rd_kafka_metadata_destroy(md);
+  if (!topic_ok) {
+    source->closed_ = true;
+    return Status::errorf("config key 'source.topic': topic '{}' is not available on '{}': {}", c.topic,
+                          c.brokers, topic_err);
+  }
+
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, c.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  merr = rd_kafka_subscribe(rk, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::errorf("kafka subscribe to '{}': {}", c.topic, rd_kafka_err2str(merr));
+  }
+  spdlog::info("kafka: consuming '{}' from {} as group '{}'", c.topic, c.brokers, c.group);
+  return std::unique_ptr<Source>(std::move(source));
+}
+
+Status KafkaSource::next_batch(RawBatch& batch, size_t max_messages, std::chrono::milliseconds linger,
+                               const std::atomic<bool>& stop) {
+  using Clock = std::chrono::steady_clock;
+  batch.clear();
+  // Before the first message, wake up every 100 ms to notice `stop`; after it, wait at most `linger`.
+  constexpr auto kIdleWait = std::chrono::milliseconds(100);
+  std::optional<Clock::time_point> deadline;
+  std::array<rd_kafka_message_t*, kConsumeChunk> msgs{};
+  while (batch.size() < max_messages && !stop.load(std::memory_order_relaxed)) {
+    auto wait = kIdleWait;
+    if (deadline) {
+      wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+      if (wait.count() <= 0) break;
+    }
+    const size_t want = std::min(msgs.size(), max_messages - batch.size());
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_, static_cast<int>(wait.count()), msgs.data(), want);
+    if (n < 0) return Status::errorf("kafka consume: {}", rd_kafka_err2str(rd_kafka_last_error()));
+    for (ssize_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = msgs[static_cast<size_t>(i)];
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Payload length comes from Kafka, never from a terminator.
+        batch.add({static_cast<const char*>(m->payload), m->len}, {m->partition, m->offset});
+      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        spdlog::warn("kafka: {}", rd_kafka_message_errstr(m));
+      }
+      rd_kafka_message_destroy(m);
+    }
+    if (!deadline && !batch.empty()) deadline = Clock::now() + linger;
+    if (!deadline && n == 0) break;  // idle: hand back an empty batch so the caller can check its limits
+  }
+  return Status::ok();
+}
+
+Status KafkaSource::acknowledge(const std::vector<PartitionOffset>& next_offsets) {
+  if (next_offsets.empty()) return Status::ok();
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (const auto& po : next_offsets) {
+    rd_kafka_topic_partition_list_add(list, topic_.c_str(), po.partition)->offset = po.next_offset;
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, 0);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::errorf("kafka commit: {}", rd_kafka_err2str(err));
+  }
+  return Status::ok();
+}
+
+void KafkaSource::close() {
+  if (!rk_) return;
+  if (queue_) rd_kafka_queue_destroy(queue_);
+  queue_ = nullptr;
+  if (!closed_) {
+    if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_)) {
+      spdlog::warn("kafka: consumer close: {}", rd_kafka_err2str(err));
+    }
+  }
+  closed_ = true;
+  rd_kafka_destroy(rk_);
+  rk_ = nullptr;
+}
+
+}  // namespace enrichd
