@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 namespace enrichd {
@@ -71,8 +72,12 @@ bool parse_u32(std::string_view text, uint32_t& out) {
 
 bool parse_double(std::string_view text, double& out) {
   if (text.empty()) return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  // from_chars also reads "nan" and "inf"; a coordinate must be a finite number.
+  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v)) return false;
+  out = v;
+  return true;
 }
 
 }  // namespace enrichd

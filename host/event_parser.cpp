@@ -40,8 +40,9 @@ struct Failure {
   std::string_view field;
 };
 
+// NUMBER_ERROR is not here: it means the number text itself is not valid JSON ("12a", "01").
 bool is_type_error(error_code e) {
-  return e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_OUT_OF_RANGE || e == simdjson::NUMBER_ERROR;
+  return e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_OUT_OF_RANGE;
 }
 
 // A value error is a wrong type when the JSON was fine but the value was not what the schema wants.
@@ -128,16 +129,28 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, P
   return std::nullopt;
 }
 
+// On-Demand only validates what it reads, and reports INCORRECT_TYPE for text that is no JSON value at
+// all ("not json", "}", "{\"a\":}"). A schema failure (not an object, missing field, wrong type, bad IP)
+// is only reported for valid JSON, so those messages are checked with a full DOM parse; this runs on the
+// failure path only. The DOM parser rejects integers beyond 64 bits with NUMBER_ERROR although they are
+// valid JSON (a huge "ts" is a wrong type, not malformed), so that error keeps the schema reason.
+bool is_invalid_json(simdjson::dom::parser& dom, std::string_view payload) {
+  const error_code e = dom.parse(payload.data(), payload.size(), false).error();
+  return e != simdjson::SUCCESS && e != simdjson::NUMBER_ERROR;
+}
+
 }  // namespace
 
 struct EventParser::Impl {
   od::parser parser;
+  simdjson::dom::parser dom;  // validation of failed messages only
 };
 
 EventParser::EventParser(ParserOptions options) : options_(options), impl_(std::make_unique<Impl>()) {}
 EventParser::~EventParser() = default;
 
 void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters) {
+  const size_t first_new_row = out.size();
   for (size_t i = 0; i < raw.size(); ++i) {
     const std::string_view payload = raw.payload(i);
     std::optional<Failure> failure;
@@ -148,6 +161,10 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
       failure = Failure{DeadLetterReason::kOversized, {}};
     } else {
       failure = parse_one(impl_->parser, payload, ev);
+      if (failure && failure->reason != DeadLetterReason::kMalformedJson &&
+          is_invalid_json(impl_->dom, payload)) {
+        failure = Failure{DeadLetterReason::kMalformedJson, {}};
+      }
     }
     if (failure) {
       dead_letters.push_back(
@@ -164,9 +181,11 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
     out.ua.push_back(ev.ua);
     out.position.push_back(raw.position(i));
   }
-  out.select_all();
-  out.geo_record.assign(out.size(), kNoRecord);
-  out.category_id.assign(out.size(), kNoRecord);
+  // Only the rows added here are selected and reset; rows already in `out` keep their state.
+  for (size_t row = first_new_row; row < out.size(); ++row)
+    out.selected.push_back(static_cast<uint32_t>(row));
+  out.geo_record.resize(out.size(), kNoRecord);
+  out.category_id.resize(out.size(), kNoRecord);
 }
 
 }  // namespace enrichd

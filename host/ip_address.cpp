@@ -27,6 +27,8 @@ std::optional<IpAddress> parse_ip(std::string_view text) {
   // inet_pton needs a terminator; 45 chars is the longest IPv6 text form, so anything longer is bad.
   constexpr size_t kMaxText = 45;
   if (text.empty() || text.size() > kMaxText) return std::nullopt;
+  // inet_pton stops at a NUL, so "1.2.3.4\0junk" would read as 1.2.3.4: text with a NUL is not an address.
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return std::nullopt;
   std::array<char, kMaxText + 1> buf{};
   std::memcpy(buf.data(), text.data(), text.size());
 

@@ -107,6 +107,7 @@ Status read_source(Section s, SourceConfig& c) {
     ENRICHD_TRY(s.get("topic", c.topic, true));
     ENRICHD_TRY(s.get("group", c.group));
     ENRICHD_TRY(s.get("start", c.start));
+    ENRICHD_TRY(s.get("session_timeout_ms", c.session_timeout_ms, 1'000, 3'600'000));
     if (c.start != "earliest" && c.start != "latest") {
       return Status::errorf("config key 'source.start' is '{}', must be \"earliest\" or \"latest\"", c.start);
     }
@@ -117,7 +118,7 @@ Status read_source(Section s, SourceConfig& c) {
   } else {
     return Status::errorf("config key 'source.kind' is '{}', must be \"kafka\" or \"file\"", kind);
   }
-  return s.check_unknown({"kind", "brokers", "topic", "group", "start", "path"});
+  return s.check_unknown({"kind", "brokers", "topic", "group", "start", "session_timeout_ms", "path"});
 }
 
 Status read_batch(Section s, BatchConfig& c) {

@@ -13,11 +13,12 @@ enum class SourceKind { kKafka, kFile };
 
 struct SourceConfig {
   SourceKind kind = SourceKind::kKafka;
-  std::string brokers;             // kafka: bootstrap servers
-  std::string topic;               // kafka
-  std::string group = "enrichd";   // kafka: consumer group
-  std::string start = "earliest";  // kafka: where a group with no committed offset starts
-  std::string path;                // file: JSON lines, "-" for stdin
+  std::string brokers;                 // kafka: bootstrap servers
+  std::string topic;                   // kafka
+  std::string group = "enrichd";       // kafka: consumer group
+  std::string start = "earliest";      // kafka: where a group with no committed offset starts
+  int64_t session_timeout_ms = 10000;  // kafka: how long the group waits for a member that vanished
+  std::string path;                    // file: JSON lines, "-" for stdin
 };
 
 struct BatchConfig {

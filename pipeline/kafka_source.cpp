@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 
@@ -70,6 +71,9 @@ Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c) {
   if (s) s = set(conf, "enable.auto.offset.store", "false");
   if (s) s = set(conf, "auto.offset.reset", c.start);
   if (s) s = set(conf, "client.id", "enrichd");
+  if (s) s = set(conf, "session.timeout.ms", std::to_string(c.session_timeout_ms));
+  if (s)
+    s = set(conf, "heartbeat.interval.ms", std::to_string(std::max<int64_t>(100, c.session_timeout_ms / 5)));
   if (!s) {
     rd_kafka_conf_destroy(conf);
     return s.with_context("config key 'source.brokers'");

@@ -57,7 +57,17 @@ class FailureLatch {
   Status first_;
 };
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+double PipelineStats::active_seconds() const {
+  const int64_t first = first_message_ns.load();
+  const int64_t last = last_commit_ns.load();
+  return first > 0 && last > first ? static_cast<double>(last - first) / 1e9 : 0;
+}
 
 uint64_t PipelineStats::dead_letters_total() const {
   uint64_t total = 0;
@@ -72,14 +82,15 @@ std::string PipelineStats::summary() const {
       dl += fmt::format("{}{}={}", dl.empty() ? "" : ", ", to_string(static_cast<DeadLetterReason>(r)), n);
     }
   }
-  const double rate = active_seconds > 0 ? static_cast<double>(messages.load()) / active_seconds : 0;
+  const double active = active_seconds();
+  const double rate = active > 0 ? static_cast<double>(messages.load()) / active : 0;
   return fmt::format(
       "{} messages ({:.1f} MB), {} events parsed, {} filtered, {} rows loaded in {} batches, {} dead "
       "letters{}; "
       "{:.3f} s active, {:.0f} messages/s",
       messages.load(), static_cast<double>(payload_bytes.load()) / 1e6, events_parsed.load(),
       events_filtered.load(), rows_loaded.load(), batches_loaded.load(), dead_letters_total(),
-      dl.empty() ? "" : " (" + dl + ")", active_seconds, rate);
+      dl.empty() ? "" : " (" + dl + ")", active, rate);
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
@@ -122,7 +133,6 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
     load_queue.abort();
   };
   std::atomic<bool> source_stop{false};
-  std::optional<Clock::time_point> first_message;
 
   std::thread source_thread([&] {
     const auto linger = std::chrono::milliseconds(config_.batch.linger_ms);
@@ -148,7 +158,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         continue;
       }
       last_message = Clock::now();
-      if (!first_message) first_message = last_message;
+      if (stats_.first_message_ns.load() == 0) stats_.first_message_ns = now_ns();
       consumed += batch.size();
       stats_.messages += batch.size();
       stats_.payload_bytes += batch.payload_bytes();
@@ -192,7 +202,6 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
   });
 
   // The sink runs here: load, commit, then acknowledge the offsets (at-least-once).
-  Clock::time_point last_commit = Clock::now();
   auto last_progress = Clock::now();
   while (auto job = load_queue.pop()) {
     if (job->row_count > 0) {
@@ -203,22 +212,20 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
     }
     stats_.rows_loaded += job->row_count;
     ++stats_.batches_loaded;
-    last_commit = Clock::now();
+    stats_.last_commit_ns = now_ns();
     if (Status s = source_->acknowledge(job->next_offsets); !s) {
       // The rows are in the database; a failed commit only means they may be delivered again.
       spdlog::warn("{} (rows are loaded; they may be re-delivered)", s.message());
     }
-    if (last_commit - last_progress >= std::chrono::seconds(5)) {
+    if (Clock::now() - last_progress >= std::chrono::seconds(5)) {
       spdlog::info("progress: {}", stats_.summary());
-      last_progress = last_commit;
+      last_progress = Clock::now();
     }
   }
   source_stop = true;
   source_thread.join();
   worker_thread.join();
   source_->close();
-  if (first_message)
-    stats_.active_seconds = std::chrono::duration<double>(last_commit - *first_message).count();
   return failure.first();
 }
 

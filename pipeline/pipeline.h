@@ -32,9 +32,12 @@ struct PipelineStats {
   std::atomic<uint64_t> rows_loaded{0};
   std::atomic<uint64_t> batches_loaded{0};
   std::array<std::atomic<uint64_t>, kDeadLetterReasonCount> dead_letters{};
-  // Time from the first message received to the last commit: what the throughput figure is over.
-  double active_seconds = 0;
+  // Steady-clock nanoseconds of the first message received and of the last commit: the throughput
+  // figure is over this span (start-up and group joining excluded).
+  std::atomic<int64_t> first_message_ns{0};
+  std::atomic<int64_t> last_commit_ns{0};
 
+  double active_seconds() const;
   uint64_t dead_letters_total() const;
   std::string summary() const;
 };

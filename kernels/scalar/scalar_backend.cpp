@@ -30,6 +30,7 @@ uint32_t scalar_geo_lookup_v6(const GeoTableView& t, const Ipv6& addr) {
 
 uint32_t scalar_category_lookup(const CategoryTableView& t, uint64_t key) {
   if (key == CategoryTableView::kEmptyKey) return t.has_empty_key ? t.empty_key_value : kNoRecord;
+  if (t.slots.empty()) return kNoRecord;  // a default (empty) view
   for (uint64_t i = hash_key(key) & t.mask;; i = (i + 1) & t.mask) {
     const CategorySlot& s = t.slots[i];
     if (s.key == key) return s.value;

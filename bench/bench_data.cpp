@@ -1,0 +1,253 @@
+#include "bench/bench_data.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace enrichd::bench {
+namespace {
+
+// `n` distinct values from `draw`, sorted.
+template <typename Draw>
+std::vector<uint64_t> distinct_sorted(size_t n, Draw&& draw) {
+  std::vector<uint64_t> v;
+  v.reserve(n);
+  while (v.size() < n) {
+    const size_t deficit = n - v.size();
+    for (size_t i = 0; i < deficit; ++i) v.push_back(draw());
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+  return v;
+}
+
+struct City {
+  std::string_view country, region, city;
+  double lat, lon;
+  std::string_view timezone;
+};
+constexpr std::array<City, 16> kCities = {{
+    {"US", "California", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles"},
+    {"US", "New York", "New York", 40.7128, -74.0060, "America/New_York"},
+    {"US", "Texas", "Austin", 30.2672, -97.7431, "America/Chicago"},
+    {"BR", "Sao Paulo", "Sao Paulo", -23.5505, -46.6333, "America/Sao_Paulo"},
+    {"DE", "Berlin", "Berlin", 52.5200, 13.4050, "Europe/Berlin"},
+    {"FR", "Ile-de-France", "Paris", 48.8566, 2.3522, "Europe/Paris"},
+    {"GB", "England", "London", 51.5074, -0.1278, "Europe/London"},
+    {"JP", "Tokyo", "Tokyo", 35.6762, 139.6503, "Asia/Tokyo"},
+    {"IN", "Maharashtra", "Mumbai", 19.0760, 72.8777, "Asia/Kolkata"},
+    {"MX", "Ciudad de Mexico", "Mexico City", 19.4326, -99.1332, "America/Mexico_City"},
+    {"AU", "New South Wales", "Sydney", -33.8688, 151.2093, "Australia/Sydney"},
+    {"CA", "Ontario", "Toronto", 43.6532, -79.3832, "America/Toronto"},
+    {"ES", "Madrid", "Madrid", 40.4168, -3.7038, "Europe/Madrid"},
+    {"IT", "Lazio", "Rome", 41.9028, 12.4964, "Europe/Rome"},
+    {"KR", "Seoul", "Seoul", 37.5665, 126.9780, "Asia/Seoul"},
+    {"ZA", "Gauteng", "Johannesburg", -26.2041, 28.0473, "Africa/Johannesburg"},
+}};
+
+std::vector<GeoRecord> make_records(const GeoTableSpec& spec, SplitMix64& rng) {
+  std::vector<GeoRecord> records(spec.records);
+  if (!spec.realistic_records) return records;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const City& c = kCities[i % kCities.size()];
+    GeoRecord& r = records[i];
+    r.country_code = c.country;
+    r.timezone = c.timezone;
+    if (rng.chance(0.1)) continue;  // a country-only record, as GeoLite2 has many of
+    r.region = c.region;
+    r.city = c.city;
+    r.has_location = true;
+    // Four decimals at most, like GeoLite2 (a value parsed from short text prints short again).
+    r.latitude = std::round((c.lat - 1.0) * 1e4 + static_cast<double>(rng.below(20001))) / 1e4;
+    r.longitude = std::round((c.lon - 1.0) * 1e4 + static_cast<double>(rng.below(20001))) / 1e4;
+  }
+  return records;
+}
+
+uint32_t pick_record(const GeoTableSpec& spec, SplitMix64& rng) {
+  if (spec.records == 0 || rng.chance(spec.gap_fraction)) return kNoRecord;
+  return static_cast<uint32_t>(rng.below(spec.records));
+}
+
+constexpr uint64_t kV6Low = 0x2000000000000000ULL;  // 2000::/3 in the high 64 bits
+constexpr uint64_t kV6Span = 0x2000000000000000ULL;
+
+IpAddress v4_ip(uint32_t v) {
+  IpAddress ip;
+  ip.v4 = v;
+  return ip;
+}
+IpAddress v6_ip(uint64_t hi, uint64_t lo) {
+  IpAddress ip;
+  ip.is_v6 = true;
+  ip.v6 = {hi, lo};
+  return ip;
+}
+
+}  // namespace
+
+GeoTable make_geo_table(const GeoTableSpec& spec) {
+  SplitMix64 rng(spec.seed);
+  std::vector<GeoRange> ranges;
+  ranges.reserve(spec.v4_ranges + spec.v6_ranges);
+
+  if (spec.v4_ranges > 0) {
+    // Range i is [starts[i], starts[i+1]); starts[0] = 0 and the last one runs to 255.255.255.255, so the
+    // gap-free table has exactly v4_ranges entries.
+    std::vector<uint64_t> starts =
+        distinct_sorted(spec.v4_ranges - 1, [&] { return 1 + rng.below(UINT32_MAX); });
+    starts.insert(starts.begin(), 0);
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const uint64_t end = i + 1 < starts.size() ? starts[i + 1] - 1 : UINT32_MAX;
+      ranges.push_back({v4_ip(static_cast<uint32_t>(starts[i])), v4_ip(static_cast<uint32_t>(end)),
+                        pick_record(spec, rng), ranges.size() + 1});
+    }
+  }
+  if (spec.v6_ranges > 0) {
+    // /64-aligned bounds: range i is [b[i]::, b[i+1]::) in the high 64 bits.
+    std::vector<uint64_t> bounds =
+        distinct_sorted(spec.v6_ranges + 1, [&] { return kV6Low + rng.below(kV6Span); });
+    for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+      ranges.push_back({v6_ip(bounds[i], 0), v6_ip(bounds[i + 1] - 1, UINT64_MAX), pick_record(spec, rng),
+                        ranges.size() + 1});
+    }
+  }
+  auto table = GeoTable::build(std::move(ranges), make_records(spec, rng));
+  if (!table) {
+    fmt::print(stderr, "bench: GeoTable::build failed: {}\n", table.status().message());
+    std::abort();
+  }
+  return std::move(table).value();
+}
+
+std::vector<uint32_t> random_v4_addrs(size_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<uint32_t> v(n);
+  for (uint32_t& a : v) a = static_cast<uint32_t>(rng.next() >> 32);
+  return v;
+}
+
+std::vector<Ipv6> random_v6_addrs(size_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<Ipv6> v(n);
+  for (Ipv6& a : v) {
+    a.hi = kV6Low + rng.below(kV6Span);
+    a.lo = rng.next();
+  }
+  return v;
+}
+
+CategoryTable make_category_table(const CategoryKeys& keys, size_t size, uint32_t categories,
+                                  bool with_names) {
+  CategoryTable table;
+  for (size_t i = 0; i < size; ++i) {
+    // A fixed category per key, so a key can be re-derived and checked.
+    const auto category = static_cast<uint32_t>(hash_key(keys.key(i)) % categories);
+    if (Status s = table.insert(keys.key(i), category); !s) {
+      fmt::print(stderr, "bench: CategoryTable::insert failed: {}\n", s.message());
+      std::abort();
+    }
+  }
+  if (with_names) {
+    for (uint32_t c = 0; c < categories; ++c) table.set_name(c, fmt::format("category_{:04}_home_decor", c));
+  }
+  return table;
+}
+
+std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const CategoryKeys& keys, size_t size,
+                                      size_t n, double hit_rate, uint64_t seed) {
+  SplitMix64 rng(seed);
+  const CategoryTableView view = table.view();
+  std::vector<uint64_t> probes(n);
+  for (uint64_t& k : probes) {
+    if (rng.chance(hit_rate)) {
+      k = keys.key(rng.below(size));
+    } else {
+      // A key outside the table: redraw in the (astronomically unlikely) case of a collision.
+      do {
+        k = rng.next();
+      } while (k == CategoryTableView::kEmptyKey || [&] {
+        for (uint64_t i = hash_key(k) & view.mask;; i = (i + 1) & view.mask) {
+          if (view.slots[i].key == k) return true;
+          if (view.slots[i].key == CategoryTableView::kEmptyKey) return false;
+        }
+      }());
+    }
+  }
+  return probes;
+}
+
+RawBatch make_events(const EventSpec& spec) {
+  static constexpr std::array<std::string_view, 5> kActions = {"click", "save", "closeup", "impression",
+                                                               "hide"};
+  static constexpr std::array<std::string_view, 3> kApps = {"ios", "android", "web"};
+  static constexpr std::array<std::string_view, 6> kUserAgents = {
+      "Pinterest/12.3 (iPhone15,2; iOS 17.1)",    "Pinterest/11.9.2 (Pixel 8; Android 14)",
+      "Mozilla/5.0 (Windows NT 10.0) Chrome/120", "Mozilla/5.0 (Macintosh) Safari/605.1",
+      "Pinterest/11.8 (SM-S918B; Android 13)",    "Mozilla/5.0 (X11; Linux) Firefox/121",
+  };
+  SplitMix64 rng(spec.seed);
+  RawBatch raw;
+  std::string json;
+  SplitMix64 miss_rng(spec.seed ^ 0x5bd1e995);
+  for (size_t i = 0; i < spec.count; ++i) {
+    std::string ip;
+    if (rng.chance(spec.v6_fraction)) {
+      ip = format_ipv6({kV6Low + rng.below(kV6Span), rng.next()});
+    } else {
+      ip = format_ipv4(static_cast<uint32_t>(rng.next() >> 32));
+    }
+    // Pin ids: a table key, or an 18-digit id from another stream (absent from the table but for a
+    // one-in-1e12 chance).
+    const uint64_t pin = rng.chance(spec.pin_hit_rate)
+                             ? spec.pins.key(rng.below(spec.pin_universe))
+                             : CategoryKeys::kMin + miss_rng.below(CategoryKeys::kSpan);
+    json.clear();
+    fmt::format_to(std::back_inserter(json),
+                   R"({{"event_id":{},"ts":{},"user_id":{},"pin_id":{},"action":"{}","ip":"{}","app":"{}",)"
+                   R"("ua":"{}"}})",
+                   1000000000000ULL + i, 1700000000000LL + static_cast<int64_t>(i) * 13,
+                   rng.below(2000000000), pin, kActions[rng.below(kActions.size())], ip,
+                   kApps[rng.below(kApps.size())], kUserAgents[rng.below(kUserAgents.size())]);
+    raw.add(json, {static_cast<int32_t>(i % 8), static_cast<int64_t>(i / 8)});
+  }
+  return raw;
+}
+
+Status enrich(EnrichBackend& backend, const GeoTableView& geo, const CategoryTableView& categories,
+              EventBatch& b, EnrichScratch& s) {
+  s.v4_rows.clear();
+  s.v4_addrs.clear();
+  s.v6_rows.clear();
+  s.v6_addrs.clear();
+  s.keys.clear();
+  for (uint32_t row : b.selected) {
+    const IpAddress& ip = b.ip[row];
+    if (ip.is_v6) {
+      s.v6_rows.push_back(row);
+      s.v6_addrs.push_back(ip.v6);
+    } else {
+      s.v4_rows.push_back(row);
+      s.v4_addrs.push_back(ip.v4);
+    }
+    s.keys.push_back(b.pin_id[row]);
+  }
+  s.v4_out.resize(s.v4_addrs.size());
+  s.v6_out.resize(s.v6_addrs.size());
+  s.values.resize(s.keys.size());
+  if (Status st = backend.geo_lookup_v4(geo, s.v4_addrs, s.v4_out); !st) return st;
+  if (Status st = backend.geo_lookup_v6(geo, s.v6_addrs, s.v6_out); !st) return st;
+  if (Status st = backend.category_join(categories, s.keys, s.values); !st) return st;
+  for (size_t i = 0; i < s.v4_rows.size(); ++i) b.geo_record[s.v4_rows[i]] = s.v4_out[i];
+  for (size_t i = 0; i < s.v6_rows.size(); ++i) b.geo_record[s.v6_rows[i]] = s.v6_out[i];
+  for (size_t i = 0; i < b.selected.size(); ++i) b.category_id[b.selected[i]] = s.values[i];
+  return Status::ok();
+}
+
+}  // namespace enrichd::bench

@@ -1,0 +1,153 @@
+// Kernel micro-benchmarks, registered once per backend that can run here (bench_main.cpp): IPv4 and IPv6
+// geo lookups and the category join, each over one batch of kBatchSize queries per iteration.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_data.h"
+#include "bench/bench_kernels.h"
+
+namespace enrichd::bench {
+namespace {
+
+// Built once per process and kept: Google Benchmark calls a benchmark function several times while it
+// settles on an iteration count, and the big tables take a second or two to build.
+template <typename T, typename Make>
+const T& cached(std::map<size_t, std::unique_ptr<T>>& cache, size_t key, Make&& make) {
+  auto& slot = cache[key];
+  if (!slot) slot = std::make_unique<T>(make());
+  return *slot;
+}
+
+const GeoTable& geo_v4_table(size_t ranges) {
+  static std::map<size_t, std::unique_ptr<GeoTable>> cache;
+  return cached(cache, ranges, [&] {
+    return make_geo_table({.v4_ranges = ranges, .records = 50000, .realistic_records = false, .seed = 11});
+  });
+}
+
+const GeoTable& geo_v6_table(size_t ranges) {
+  static std::map<size_t, std::unique_ptr<GeoTable>> cache;
+  return cached(cache, ranges, [&] {
+    return make_geo_table({.v6_ranges = ranges, .records = 50000, .realistic_records = false, .seed = 12});
+  });
+}
+
+struct JoinFixture {
+  CategoryTable table;
+  std::vector<uint64_t> probes;
+};
+
+const JoinFixture& join_fixture(size_t keys) {
+  static std::map<size_t, std::unique_ptr<JoinFixture>> cache;
+  return cached(cache, keys, [&] {
+    const CategoryKeys key_space{.seed = 13};
+    JoinFixture f{make_category_table(key_space, keys, 10000, false), {}};
+    f.probes = make_probe_keys(f.table, key_space, keys, kBatchSize, 0.5, 14);
+    return f;
+  });
+}
+
+EnrichBackend* backend_or_skip(benchmark::State& state, const std::string& name) {
+  static std::map<std::string, std::unique_ptr<EnrichBackend>> cache;
+  auto& slot = cache[name];
+  if (!slot) {
+    auto made = make_backend(name);
+    if (!made) {
+      state.SkipWithError(made.status().message().c_str());
+      return nullptr;
+    }
+    slot = std::move(made).value();
+  }
+  return slot.get();
+}
+
+double found_fraction(const std::vector<uint32_t>& out) {
+  const auto found = std::count_if(out.begin(), out.end(), [](uint32_t r) { return r != kNoRecord; });
+  return static_cast<double>(found) / static_cast<double>(out.size());
+}
+
+void finish(benchmark::State& state, const std::vector<uint32_t>& out) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(out.size()));
+  state.counters["found"] = found_fraction(out);
+}
+
+void BM_GeoLookupV4(benchmark::State& state, const std::string& backend_name) {
+  EnrichBackend* backend = backend_or_skip(state, backend_name);
+  if (backend == nullptr) return;
+  const GeoTable& table = geo_v4_table(static_cast<size_t>(state.range(0)));
+  static const std::vector<uint32_t> addrs = random_v4_addrs(kBatchSize, 21);
+  std::vector<uint32_t> out(addrs.size());
+  const GeoTableView view = table.view();
+  for (auto _ : state) {
+    if (Status s = backend->geo_lookup_v4(view, addrs, out); !s) {
+      state.SkipWithError(s.message().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, out);
+  state.counters["entries"] = static_cast<double>(table.v4_range_count());
+}
+
+void BM_GeoLookupV6(benchmark::State& state, const std::string& backend_name) {
+  EnrichBackend* backend = backend_or_skip(state, backend_name);
+  if (backend == nullptr) return;
+  const GeoTable& table = geo_v6_table(static_cast<size_t>(state.range(0)));
+  static const std::vector<Ipv6> addrs = random_v6_addrs(kBatchSize, 22);
+  std::vector<uint32_t> out(addrs.size());
+  const GeoTableView view = table.view();
+  for (auto _ : state) {
+    if (Status s = backend->geo_lookup_v6(view, addrs, out); !s) {
+      state.SkipWithError(s.message().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, out);
+  state.counters["entries"] = static_cast<double>(table.v6_range_count());
+}
+
+void BM_CategoryJoin(benchmark::State& state, const std::string& backend_name) {
+  EnrichBackend* backend = backend_or_skip(state, backend_name);
+  if (backend == nullptr) return;
+  const JoinFixture& f = join_fixture(static_cast<size_t>(state.range(0)));
+  std::vector<uint32_t> out(f.probes.size());
+  const CategoryTableView view = f.table.view();
+  for (auto _ : state) {
+    if (Status s = backend->category_join(view, f.probes, out); !s) {
+      state.SkipWithError(s.message().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, out);
+  state.counters["keys"] = static_cast<double>(f.table.size());
+}
+
+}  // namespace
+
+void register_kernel_benchmarks(const std::string& backend) {
+  // GeoLite2-City sizes: ~2.5 M IPv4 ranges, ~1 M IPv6 ranges (all /64-aligned); a 100 k table fits in L2.
+  benchmark::RegisterBenchmark(("BM_GeoLookupV4/" + backend).c_str(), BM_GeoLookupV4, backend)
+      ->ArgName("ranges")
+      ->Arg(100000)
+      ->Arg(2500000)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark(("BM_GeoLookupV6/" + backend).c_str(), BM_GeoLookupV6, backend)
+      ->ArgName("ranges")
+      ->Arg(1000000)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark(("BM_CategoryJoin/" + backend).c_str(), BM_CategoryJoin, backend)
+      ->ArgName("keys")
+      ->Arg(5000000)
+      ->Unit(benchmark::kMicrosecond);
+}
+
+}  // namespace enrichd::bench

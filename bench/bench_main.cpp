@@ -1,0 +1,23 @@
+// enrichd_micro_bench: Google Benchmark's usual flags (--benchmark_filter, --benchmark_min_time, ...).
+// Host-stage benchmarks register themselves; kernel benchmarks are registered here once per backend that
+// is available on this machine, so a new backend is measured as soon as the registry offers it.
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_kernels.h"
+#include "kernels/backend.h"
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  for (const enrichd::BackendInfo& b : enrichd::list_backends()) {
+    benchmark::AddCustomContext("backend " + b.name,
+                                (b.available ? "available: " : "unavailable: ") + b.detail);
+    if (!b.available) continue;
+    enrichd::bench::register_kernel_benchmarks(b.name);
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

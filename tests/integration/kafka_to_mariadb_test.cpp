@@ -1,0 +1,208 @@
+// End to end on real parts: a real Kafka producer into the embedded broker (librdkafka's mock cluster over
+// TCP), the enrichd binary consuming it as a group member, and the real MariaDB test server.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <thread>
+
+#include "pipeline/mock_broker.h"
+#include "pipeline_fixture.h"
+#include "test_support.h"
+
+namespace enrichd::testing_support {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct SentEvent {
+  std::string ip;
+  uint64_t pin = 0;
+  std::string action;
+};
+
+class KafkaToMariadb : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
+    db_ = connect_test_db();
+    ASSERT_TRUE(db_) << "the test database at " << test_dsn() << " is not reachable";
+    auto broker = MockBroker::start();
+    ASSERT_TRUE(broker) << broker.status().message();
+    broker_ = std::move(broker).value();
+    ASSERT_TRUE(broker_->create_topic(topic_, kPartitions));
+    dir_ = make_temp_dir("enrichd-it");
+    write_file(dir_ + "/geo.csv", test_geo_csv());
+    write_file(dir_ + "/pins.csv", test_pins_csv());
+    write_file(dir_ + "/categories.csv", test_category_names_csv());
+    table_ = "it_" + std::to_string(std::random_device{}());
+    write_file(dir_ + "/enrichd.toml",
+               fmt::format(R"([source]
+brokers = "{}"
+topic = "{}"
+group = "{}"
+session_timeout_ms = 6000
+[batch]
+max_events = 700
+linger_ms = 20
+[filter]
+exclude_actions = ["hide"]
+[enrich]
+backend = "scalar"
+geo_csv = "geo.csv"
+category_csv = "pins.csv"
+category_names_csv = "categories.csv"
+[sink]
+dsn = "{}"
+table = "{}"
+)",
+                           broker_->bootstrap_servers(), topic_, group_, test_dsn(), table_));
+  }
+
+  void TearDown() override {
+    if (db_) (void)db_->execute("DROP TABLE IF EXISTS `" + table_ + "`");
+  }
+
+  // Good events get ids from next_id_; every 29th message is broken in one of several ways.
+  std::vector<std::string> make_messages(size_t count) {
+    std::vector<std::string> out;
+    static const char* kActions[] = {"view", "click", "save", "hide"};
+    for (size_t i = 0; i < count; ++i) {
+      if (i % 29 == 28) {
+        out.push_back(broken_message(bad_sent_++));
+        continue;
+      }
+      SentEvent e{pick_ip(rng_), 0, kActions[rng_() % 4]};
+      const uint64_t r = rng_() % 100;
+      e.pin = r == 0 ? UINT64_MAX : 1 + rng_() % (kTestPins + 100);
+      const uint64_t id = next_id_++;
+      out.push_back(fmt::format(
+          R"({{"event_id":{},"ts":{},"user_id":{},"pin_id":{},"action":"{}","ip":"{}","app":"ios","ua":"t\tab"}})",
+          id, 1'700'000'000'000 + id, id * 3, e.pin, e.action, e.ip));
+      sent_[id] = e;
+    }
+    return out;
+  }
+
+  static std::string broken_message(uint64_t k) {
+    switch (k % 5) {
+      case 0:
+        return R"({"event_id":1,"ts":1,"user_id":1,"pin_id":1,"action":"view","ip":"8.8.8.8")";  // no }
+      case 1:
+        return R"({"event_id":1,"ts":1,"user_id":1,"pin_id":1,"action":"view","ip":"300.1.1.1"})";
+      case 2:
+        return "";
+      case 3: {  // a raw NUL inside a string: invalid JSON, and the payload must not be cut there
+        std::string s = R"({"event_id":1,"ts":1,"user_id":1,"pin_id":1,"action":"vXw","ip":"8.8.8.8"})";
+        s[s.find('X')] = '\0';
+        return s;
+      }
+      default:
+        return R"({"event_id":1,"ts":1,"user_id":1,"action":"view","ip":"8.8.8.8"})";  // no pin_id
+    }
+  }
+
+  size_t expected_rows() const {
+    size_t n = 0;
+    for (const auto& [id, e] : sent_) n += e.action != "hide";
+    return n;
+  }
+
+  int64_t loaded_rows() {
+    auto rows = db_->query("SELECT COUNT(*) FROM `" + table_ + "`");
+    return rows && !rows->empty() ? std::stoll((*rows)[0][0]) : -1;
+  }
+
+  // Every sent, unfiltered event is in the table exactly once with the values computed here.
+  void expect_table_matches_sent() {
+    auto rows = db_->query(
+        "SELECT event_id, ip, IFNULL(country_code,'<null>'), IFNULL(city,'<null>'), "
+        "IFNULL(category_id,0), IFNULL(category,'<null>'), ua FROM `" +
+        table_ + "`");
+    ASSERT_TRUE(rows) << rows.status().message();
+    std::map<uint64_t, int> seen;
+    for (const auto& r : *rows) {
+      const uint64_t id = std::stoull(r[0]);
+      ++seen[id];
+      auto it = sent_.find(id);
+      ASSERT_NE(it, sent_.end()) << "row for an event never sent: " << id;
+      const SentEvent& e = it->second;
+      EXPECT_NE(e.action, "hide") << "filtered event " << id << " was loaded";
+      EXPECT_EQ(r[1], stored_ip(e.ip)) << id;
+      const auto geo = expected_geo(e.ip);
+      EXPECT_EQ(r[2], geo ? geo->country_code : "<null>") << id << " " << e.ip;
+      EXPECT_EQ(r[3], geo ? geo->city : "<null>") << id << " " << e.ip;
+      const bool hit = e.pin <= kTestPins || e.pin == UINT64_MAX;
+      EXPECT_EQ(r[4], hit ? std::to_string(expected_category(e.pin)) : "0") << id << " pin " << e.pin;
+      EXPECT_EQ(r[5], hit ? "cat-" + std::to_string(expected_category(e.pin)) : "<null>") << id;
+      EXPECT_EQ(r[6], "t\tab");
+    }
+    for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << "event " << id << " loaded " << n << " times";
+    EXPECT_EQ(rows->size(), expected_rows());
+  }
+
+  int64_t committed_total() {
+    int64_t total = 0;
+    for (const auto& [p, off] :
+         committed_offsets(broker_->bootstrap_servers(), group_, topic_, kPartitions)) {
+      if (off >= 0) total += off;
+    }
+    return total;
+  }
+
+  std::vector<std::string> run_args(std::vector<std::string> extra) const {
+    std::vector<std::string> args = {enrichd_binary(), "run", "-c", dir_ + "/enrichd.toml"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  static constexpr int kPartitions = 3;
+  std::unique_ptr<MysqlConnection> db_;
+  std::unique_ptr<MockBroker> broker_;
+  std::string topic_ = "engagements", group_ = "enrichd-it", dir_, table_;
+  std::mt19937_64 rng_{42};
+  std::map<uint64_t, SentEvent> sent_;
+  uint64_t next_id_ = 1, bad_sent_ = 0;
+};
+
+TEST_F(KafkaToMariadb, EveryGoodEventLoadedOnceWithExpectedEnrichment) {
+  const auto messages = make_messages(3000);
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, messages));
+  ASSERT_EQ(total_high_watermark(broker_->bootstrap_servers(), topic_, kPartitions), 3000);
+
+  ChildProcess run(run_args({"--max-messages", "3000"}), dir_);
+  const int rc = run.wait(90s);
+  ASSERT_EQ(rc, 0) << run.stderr_text();
+  expect_table_matches_sent();
+  // Offsets are committed only after the rows are in the database, and all of them were.
+  EXPECT_EQ(committed_total(), 3000);
+  // Broken messages were counted, not loaded, and did not stop the good ones around them.
+  EXPECT_NE(run.stderr_text().find(fmt::format("{} dead letters", bad_sent_)), std::string::npos)
+      << run.stderr_text().substr(run.stderr_text().size() > 2000 ? run.stderr_text().size() - 2000 : 0);
+}
+
+TEST_F(KafkaToMariadb, SigtermDrainsLoadsCommitsAndRestartResumes) {
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1200)));
+  {
+    ChildProcess run(run_args({}), dir_);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (loaded_rows() < static_cast<int64_t>(expected_rows()) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(loaded_rows(), static_cast<int64_t>(expected_rows())) << run.stderr_text();
+    run.signal(SIGTERM);
+    ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
+  }
+  EXPECT_EQ(committed_total(), 1200);
+
+  // A restart consumes only what came after the committed offsets: nothing twice, nothing missed.
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(600)));
+  ChildProcess again(run_args({"--max-messages", "600"}), dir_);
+  ASSERT_EQ(again.wait(90s), 0) << again.stderr_text();
+  expect_table_matches_sent();
+  EXPECT_EQ(committed_total(), 1800);
+}
+
+}  // namespace
+}  // namespace enrichd::testing_support

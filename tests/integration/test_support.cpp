@@ -1,0 +1,189 @@
+#include "test_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace enrichd::testing_support {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+rd_kafka_t* new_client(rd_kafka_type_t type, const std::string& brokers, const std::string& group) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[256];
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  if (!group.empty()) rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (!rk) rd_kafka_conf_destroy(conf);
+  return rk;
+}
+
+}  // namespace
+
+std::string enrichd_binary() {
+  return ENRICHD_BINARY;
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  std::random_device rd;
+  const auto dir = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+void write_file(const std::string& path, const std::string& contents) {
+  std::ofstream(path, std::ios::binary) << contents;
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::string& log_dir) {
+  static int counter = 0;
+  const std::string stem = log_dir + "/proc" + std::to_string(++counter);
+  out_path_ = stem + ".out";
+  err_path_ = stem + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&fa);
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && status_ < 0) {
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0 && status_ < 0) ::kill(pid_, sig);
+}
+
+int ChildProcess::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (status_ < 0) {
+    int st = 0;
+    const pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      status_ = 128 + SIGKILL;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
+std::string ChildProcess::stdout_text() const {
+  return read_file(out_path_);
+}
+std::string ChildProcess::stderr_text() const {
+  return read_file(err_path_);
+}
+
+ProcessResult run_process(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  const std::string dir = make_temp_dir("enrichd-proc");
+  ChildProcess p(args, dir);
+  ProcessResult r;
+  r.exit_code = p.wait(timeout);
+  r.out = p.stdout_text();
+  r.err = p.stderr_text();
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+std::string test_dsn() {
+  const char* dsn = std::getenv("ENRICHD_TEST_DSN");
+  return dsn ? dsn : "";
+}
+
+std::unique_ptr<MysqlConnection> connect_test_db() {
+  auto dsn = parse_mysql_dsn(test_dsn());
+  if (!dsn) return nullptr;
+  auto conn = MysqlConnection::connect(*dsn);
+  if (!conn) return nullptr;
+  return std::move(conn).value();
+}
+
+bool produce_all(const std::string& brokers, const std::string& topic,
+                 const std::vector<std::string>& payloads) {
+  rd_kafka_t* rk = new_client(RD_KAFKA_PRODUCER, brokers, "");
+  if (!rk) return false;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  bool ok = true;
+  for (const auto& p : payloads) {
+    while (rd_kafka_produce(rkt, -1, RD_KAFKA_MSG_F_COPY, const_cast<char*>(p.data()), p.size(), nullptr, 0,
+                            nullptr) != 0) {
+      if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        ok = false;
+        break;
+      }
+      rd_kafka_poll(rk, 50);
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  ok = ok && rd_kafka_flush(rk, 30'000) == RD_KAFKA_RESP_ERR_NO_ERROR && rd_kafka_outq_len(rk) == 0;
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return ok;
+}
+
+std::map<int32_t, int64_t> committed_offsets(const std::string& brokers, const std::string& group,
+                                             const std::string& topic, int partitions) {
+  std::map<int32_t, int64_t> out;
+  rd_kafka_t* rk = new_client(RD_KAFKA_CONSUMER, brokers, group);
+  if (!rk) return out;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  if (rd_kafka_committed(rk, list, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+int64_t total_high_watermark(const std::string& brokers, const std::string& topic, int partitions) {
+  rd_kafka_t* rk = new_client(RD_KAFKA_PRODUCER, brokers, "");
+  if (!rk) return -1;
+  int64_t total = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10'000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      total = -1;
+      break;
+    }
+    total += high;
+  }
+  rd_kafka_destroy(rk);
+  return total;
+}
+
+}  // namespace enrichd::testing_support

@@ -1,0 +1,373 @@
+// parse_ip / format_ip against the C library's inet_pton / inet_ntop on many random addresses in many
+// text forms, plus the forms that must be rejected.
+#include "host/ip_address.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace enrichd {
+namespace {
+
+using Bytes16 = std::array<unsigned char, 16>;
+
+uint64_t be64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// What parse_ip must answer for 16 address bytes: IPv4-mapped (::ffff:a.b.c.d) becomes IPv4.
+IpAddress expected_from_v6_bytes(const Bytes16& b) {
+  IpAddress ip;
+  const uint64_t hi = be64(b.data());
+  const uint64_t lo = be64(b.data() + 8);
+  if (hi == 0 && (lo >> 32) == 0xffff) {
+    ip.v4 = static_cast<uint32_t>(lo);
+  } else {
+    ip.is_v6 = true;
+    ip.v6 = {hi, lo};
+  }
+  return ip;
+}
+
+IpAddress v4_address(uint32_t v) {
+  IpAddress ip;
+  ip.v4 = v;
+  return ip;
+}
+
+// The reference: the C library's inet_pton (which wants NUL-terminated text).
+std::optional<IpAddress> reference_parse(const std::string& text) {
+  if (text.find('\0') != std::string::npos) return std::nullopt;
+  if (text.find(':') == std::string::npos) {
+    in_addr a{};
+    if (inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
+    return v4_address(ntohl(a.s_addr));
+  }
+  in6_addr a{};
+  if (inet_pton(AF_INET6, text.c_str(), &a) != 1) return std::nullopt;
+  Bytes16 b;
+  std::memcpy(b.data(), a.s6_addr, 16);
+  return expected_from_v6_bytes(b);
+}
+
+std::string dotted(const unsigned char* p) {
+  return fmt::format("{}.{}.{}.{}", p[0], p[1], p[2], p[3]);
+}
+
+std::array<unsigned, 8> groups_of(const Bytes16& b) {
+  std::array<unsigned, 8> g{};
+  for (size_t i = 0; i < 8; ++i) g[i] = (unsigned{b[2 * i]} << 8) | b[2 * i + 1];
+  return g;
+}
+
+std::string to_upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+// Writes groups [from, to) as hex joined by ':', either zero-padded to 4 digits or minimal.
+std::string join_groups(const std::array<unsigned, 8>& g, size_t from, size_t to, bool pad) {
+  std::string s;
+  for (size_t i = from; i < to; ++i) {
+    if (i != from) s.push_back(':');
+    s += pad ? fmt::format("{:04x}", g[i]) : fmt::format("{:x}", g[i]);
+  }
+  return s;
+}
+
+// Every text form of an IPv6 address this test produces, all of which inet_pton accepts.
+std::vector<std::string> v6_text_forms(const Bytes16& b, std::mt19937_64& rng) {
+  const auto g = groups_of(b);
+  std::vector<std::string> forms;
+  forms.push_back(join_groups(g, 0, 8, true));                                 // full
+  forms.push_back(join_groups(g, 0, 8, false));                                // no leading zeros
+  forms.push_back(to_upper(join_groups(g, 0, 8, true)));                       // uppercase hex
+  forms.push_back(join_groups(g, 0, 6, false) + ":" + dotted(b.data() + 12));  // embedded IPv4
+  char buf[INET6_ADDRSTRLEN];
+  in6_addr a{};
+  std::memcpy(a.s6_addr, b.data(), 16);
+  EXPECT_NE(inet_ntop(AF_INET6, &a, buf, sizeof buf), nullptr);
+  forms.emplace_back(buf);         // zero-compressed, RFC 5952
+  forms.push_back(to_upper(buf));  // zero-compressed, uppercase
+
+  // "::" over a random run of zero groups (not necessarily the longest), in the 8-group form and in the
+  // embedded-IPv4 form (where the run must lie within the first 6 groups).
+  for (const size_t ngroups : {size_t{8}, size_t{6}}) {
+    std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) of every zero run
+    for (size_t i = 0; i < ngroups; ++i) {
+      if (g[i] != 0) continue;
+      for (size_t j = i; j < ngroups && g[j] == 0; ++j) runs.emplace_back(i, j + 1);
+    }
+    if (runs.empty()) continue;
+    const auto [rb, re] = runs[rng() % runs.size()];
+    std::string s =
+        join_groups(g, 0, rb, rng() % 2 == 0) + "::" + join_groups(g, re, ngroups, rng() % 2 == 0);
+    if (ngroups == 6) {
+      if (re != 6) s.push_back(':');
+      s += dotted(b.data() + 12);
+    }
+    forms.push_back(rng() % 4 == 0 ? to_upper(s) : s);
+  }
+  return forms;
+}
+
+// Random 16 bytes with many zero groups (so compression has something to do) and some well-known prefixes.
+Bytes16 random_v6(std::mt19937_64& rng) {
+  Bytes16 b{};
+  const uint64_t r = rng();
+  for (auto& c : b) c = static_cast<unsigned char>(rng());
+  switch (r % 8) {
+    case 0:  // IPv4-mapped
+      std::fill(b.begin(), b.begin() + 10, 0);
+      b[10] = b[11] = 0xff;
+      break;
+    case 1:  // NAT64 well-known prefix 64:ff9b::/96
+      std::fill(b.begin(), b.begin() + 12, 0);
+      b[1] = 0x64;
+      b[2] = 0xff;
+      b[3] = 0x9b;
+      break;
+    case 2:  // all zero or all ones except a little
+      std::fill(b.begin(), b.end(), (r >> 8) % 2 == 0 ? 0 : 0xff);
+      b[15] = static_cast<unsigned char>(r >> 16);
+      break;
+    default:  // zero out random groups
+      for (size_t i = 0; i < 8; ++i) {
+        if ((r >> (8 + i)) & 1) b[2 * i] = b[2 * i + 1] = 0;
+      }
+  }
+  return b;
+}
+
+TEST(IpAddressTest, RandomIpv6FormsAgreeWithInetPton) {
+  std::mt19937_64 rng(20240601);
+  constexpr int kAddresses = 200000;
+  size_t forms_checked = 0;
+  for (int n = 0; n < kAddresses; ++n) {
+    const Bytes16 b = random_v6(rng);
+    const IpAddress expected = expected_from_v6_bytes(b);
+    for (const std::string& text : v6_text_forms(b, rng)) {
+      const auto ref = reference_parse(text);
+      ASSERT_TRUE(ref.has_value()) << "inet_pton rejects generated form '" << text << "'";
+      ASSERT_EQ(*ref, expected) << text;
+      const auto got = parse_ip(text);
+      ASSERT_TRUE(got.has_value()) << text;
+      ASSERT_EQ(*got, expected) << text;
+      ++forms_checked;
+    }
+  }
+  EXPECT_GT(forms_checked, size_t{kAddresses} * 6);
+}
+
+TEST(IpAddressTest, RandomIpv4AgreesWithInetPton) {
+  std::mt19937_64 rng(7);
+  for (int n = 0; n < 200000; ++n) {
+    const auto v = static_cast<uint32_t>(rng());
+    const unsigned char p[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                                static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+    const std::string text = dotted(p);
+    const auto ref = reference_parse(text);
+    ASSERT_TRUE(ref.has_value()) << text;
+    ASSERT_EQ(*ref, v4_address(v));
+    const auto got = parse_ip(text);
+    ASSERT_TRUE(got.has_value()) << text;
+    ASSERT_EQ(*got, v4_address(v)) << text;
+    // The same address IPv4-mapped in IPv6 comes back as IPv4, whatever the form.
+    for (const std::string& mapped :
+         {"::ffff:" + text, "::FFFF:" + text, "0:0:0:0:0:ffff:" + text,
+          "0000:0000:0000:0000:0000:FFFF:" + text, fmt::format("::ffff:{:x}:{:x}", v >> 16, v & 0xffff)}) {
+      const auto m = parse_ip(mapped);
+      ASSERT_TRUE(m.has_value()) << mapped;
+      ASSERT_FALSE(m->is_v6) << mapped;
+      ASSERT_EQ(m->v4, v) << mapped;
+    }
+  }
+}
+
+TEST(IpAddressTest, EmbeddedIpv4InOtherPrefixesStaysIpv6) {
+  const auto nat64 = parse_ip("64:ff9b::1.2.3.4");
+  ASSERT_TRUE(nat64.has_value());
+  EXPECT_TRUE(nat64->is_v6);
+  EXPECT_EQ(nat64->v6, (Ipv6{0x0064ff9b00000000ULL, 0x0000000001020304ULL}));
+
+  const auto compat = parse_ip("::1.2.3.4");  // deprecated IPv4-compatible: not mapped
+  ASSERT_TRUE(compat.has_value());
+  EXPECT_TRUE(compat->is_v6);
+  EXPECT_EQ(compat->v6, (Ipv6{0, 0x01020304ULL}));
+
+  const auto almost = parse_ip("::fffe:1.2.3.4");
+  ASSERT_TRUE(almost.has_value());
+  EXPECT_TRUE(almost->is_v6);
+
+  const auto mapped_edge = parse_ip("::ffff:0.0.0.0");
+  ASSERT_TRUE(mapped_edge.has_value());
+  EXPECT_FALSE(mapped_edge->is_v6);
+  EXPECT_EQ(mapped_edge->v4, 0U);
+}
+
+TEST(IpAddressTest, KnownValues) {
+  const auto a = parse_ip("255.255.255.255");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(*a, v4_address(UINT32_MAX));
+  const auto z = parse_ip("0.0.0.0");
+  ASSERT_TRUE(z.has_value());
+  EXPECT_EQ(*z, v4_address(0));
+  const auto loop = parse_ip("::1");
+  ASSERT_TRUE(loop.has_value());
+  EXPECT_TRUE(loop->is_v6);
+  EXPECT_EQ(loop->v6, (Ipv6{0, 1}));
+  const auto max = parse_ip("FFFF:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+  ASSERT_TRUE(max.has_value());
+  EXPECT_EQ(max->v6, (Ipv6{UINT64_MAX, UINT64_MAX}));
+  const auto doc = parse_ip("2001:db8::8:800:200c:417a");
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_EQ(doc->v6, (Ipv6{0x20010db800000000ULL, 0x00080800200c417aULL}));
+  // The longest valid text form is exactly 45 characters.
+  const std::string longest = "0000:0000:0000:0000:0000:abcd:255.255.255.255";
+  ASSERT_EQ(longest.size(), 45U);
+  const auto l = parse_ip(longest);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->v6, (Ipv6{0, 0x0000abcdffffffffULL}));
+}
+
+TEST(IpAddressTest, RejectsInvalidText) {
+  const std::vector<std::string> bad = {
+      "",
+      " ",
+      " 1.2.3.4",
+      "1.2.3.4 ",
+      "1.2.3.4\n",
+      "1.2. 3.4",
+      ":: 1",
+      " ::1",
+      "::1 ",
+      "fe80::1%eth0",
+      "fe80::1%1",
+      "1.2.3",
+      "1.2.3.4.5",
+      "256.1.1.1",
+      "1.2.3.-4",
+      "1.2.3.4/24",
+      "::/0",
+      "0x1.2.3.4",
+      "a.b.c.d",
+      "localhost",
+      ":",
+      ":::",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "1:2:3:4:5:6:7",
+      "12345::",
+      "g::1",
+      "::ffff:1.2.3",
+      "::ffff:1.2.3.4.5",
+      "::ffff:256.1.1.1",
+      "1.2.3.4::",
+      "[::1]",
+      "0000:0000:0000:0000:0000:0000:0000:0000:",
+      std::string(46, '0'),
+      "0000:0000:0000:0000:0000:abcd:255.255.255.2550",  // 46 characters
+      std::string(1000, '1'),
+      std::string(100, ':'),
+      std::string("1.2.3.4\0", 8),
+      std::string("\0", 1),
+      std::string("::1\0garbage", 11),
+      std::string("1.2.3.4\0.5", 10),
+  };
+  for (const std::string& text : bad) {
+    EXPECT_FALSE(parse_ip(text).has_value()) << "accepted '" << text << "' (" << text.size() << " bytes)";
+  }
+}
+
+TEST(IpAddressTest, RandomGarbageAgreesWithInetPton) {
+  // Strings over an alphabet that makes near-miss addresses likely; parse_ip must accept exactly what
+  // inet_pton accepts.
+  static constexpr std::string_view kAlphabet = "0123456789abcdefABCDEF::::....%x ";
+  std::mt19937_64 rng(99);
+  size_t accepted = 0;
+  for (int n = 0; n < 100000; ++n) {
+    std::string s(rng() % 24, ' ');
+    for (auto& c : s) c = kAlphabet[rng() % kAlphabet.size()];
+    const auto ref = reference_parse(s);
+    const auto got = parse_ip(s);
+    ASSERT_EQ(got.has_value(), ref.has_value()) << "'" << s << "'";
+    if (got) {
+      ASSERT_EQ(*got, *ref) << s;
+      ++accepted;
+    }
+  }
+  EXPECT_GT(accepted, 0U);  // the alphabet does produce valid addresses now and then
+}
+
+TEST(IpAddressTest, FormatRoundTrips) {
+  std::mt19937_64 rng(1234);
+  for (int n = 0; n < 50000; ++n) {
+    const Bytes16 b = random_v6(rng);
+    const IpAddress ip = expected_from_v6_bytes(b);
+    const std::string text = format_ip(ip);
+    if (ip.is_v6) {
+      char buf[INET6_ADDRSTRLEN];
+      in6_addr a{};
+      std::memcpy(a.s6_addr, b.data(), 16);
+      ASSERT_NE(inet_ntop(AF_INET6, &a, buf, sizeof buf), nullptr);
+      ASSERT_EQ(text, buf);
+      ASSERT_EQ(format_ipv6(ip.v6), buf);
+    } else {
+      ASSERT_EQ(text, dotted(b.data() + 12));
+      ASSERT_EQ(format_ipv4(ip.v4), text);
+    }
+    const auto back = parse_ip(text);
+    ASSERT_TRUE(back.has_value()) << text;
+    ASSERT_EQ(*back, ip) << text;
+  }
+  EXPECT_EQ(format_ip(v4_address(0)), "0.0.0.0");
+  EXPECT_EQ(format_ip(v4_address(UINT32_MAX)), "255.255.255.255");
+  EXPECT_EQ(format_ip(v4_address(0x01020304)), "1.2.3.4");
+  IpAddress v6;
+  v6.is_v6 = true;
+  v6.v6 = {0x20010db800000000ULL, 1};
+  EXPECT_EQ(format_ip(v6), "2001:db8::1");
+  v6.v6 = {0, 0};
+  EXPECT_EQ(format_ip(v6), "::");
+  v6.v6 = {UINT64_MAX, UINT64_MAX};
+  EXPECT_EQ(format_ip(v6), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+}
+
+TEST(IpAddressTest, Ipv6OrderIsNumericOrder) {
+  // Numeric order of 128-bit addresses is the byte order of their big-endian form (memcmp).
+  const auto big_endian = [](const Ipv6& v) {
+    std::array<unsigned char, 16> b{};
+    for (size_t i = 0; i < 8; ++i) {
+      b[i] = static_cast<unsigned char>(v.hi >> (56 - 8 * i));
+      b[8 + i] = static_cast<unsigned char>(v.lo >> (56 - 8 * i));
+    }
+    return b;
+  };
+  std::mt19937_64 rng(5);
+  const uint64_t kHalves[] = {0, 1, 2, 0x8000000000000000ULL, UINT64_MAX - 1, UINT64_MAX};
+  for (int n = 0; n < 100000; ++n) {
+    // Few distinct halves so that equal hi (or lo) is common.
+    const Ipv6 a{kHalves[rng() % 6], kHalves[rng() % 6]};
+    const Ipv6 b{kHalves[rng() % 6], kHalves[rng() % 6]};
+    const int cmp = std::memcmp(big_endian(a).data(), big_endian(b).data(), 16);
+    ASSERT_EQ(a < b, cmp < 0);
+    ASSERT_EQ(a <= b, cmp <= 0);
+    ASSERT_EQ(a == b, cmp == 0);
+  }
+}
+
+}  // namespace
+}  // namespace enrichd
