@@ -8,46 +8,9 @@
 #include <thread>
 
 #include "host/row_encoder.h"
+#include "pipeline/local_infile_stream.h"
 
 namespace enrichd {
-namespace {
-
-// What the LOCAL INFILE callbacks see: the rows of one batch and the only name they may be asked for.
-struct InfileStream {
-  std::string_view data;
-  size_t pos = 0;
-  std::string expected_name;
-  std::string error;
-};
-
-int infile_init(void** ptr, const char* filename, void* userdata) {
-  auto* s = static_cast<InfileStream*>(userdata);
-  *ptr = s;
-  if (filename == nullptr || s->expected_name != filename) {
-    s->error = fmt::format("enrichd refuses LOCAL INFILE request for '{}'", filename ? filename : "(null)");
-    return 1;
-  }
-  s->pos = 0;
-  return 0;
-}
-
-int infile_read(void* ptr, char* buf, unsigned int len) {
-  auto* s = static_cast<InfileStream*>(ptr);
-  const size_t n = std::min<size_t>(len, s->data.size() - s->pos);
-  std::memcpy(buf, s->data.data() + s->pos, n);
-  s->pos += n;
-  return static_cast<int>(n);
-}
-
-void infile_end(void*) {}
-
-int infile_error(void* ptr, char* buf, unsigned int len) {
-  auto* s = static_cast<InfileStream*>(ptr);
-  std::snprintf(buf, len, "%s", s->error.c_str());
-  return 2000;  // CR_UNKNOWN_ERROR
-}
-
-}  // namespace
 
 std::string create_table_sql(const std::string& table) {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
@@ -111,30 +74,9 @@ Status MemsqlSink::load_once(std::string_view rows, size_t row_count) {
     if (!conn) return conn.status();
     conn_ = std::move(conn).value();
   }
-  InfileStream stream{rows, 0, fmt::format("enrichd-stream-{}", ++stream_seq_), {}};
-  mysql_set_local_infile_handler(conn_->handle(), infile_init, infile_read, infile_end, infile_error,
-                                 &stream);
-
   Status s = conn_->execute("START TRANSACTION");
-  if (s) {
-    const std::string sql =
-        fmt::format("LOAD DATA LOCAL INFILE '{}' {}", stream.expected_name, load_sql_prefix_);
-    if (mysql_real_query(conn_->handle(), sql.data(), sql.size()) != 0) {
-      s = Status::errorf("LOAD DATA into '{}': MySQL error {}: {}", config_.table,
-                         mysql_errno(conn_->handle()), mysql_error(conn_->handle()));
-    } else {
-      // LOCAL loads turn bad rows into warnings; a row count short of what was sent would be data loss.
-      const auto loaded = mysql_affected_rows(conn_->handle());
-      if (loaded != row_count) {
-        s = Status::errorf("LOAD DATA into '{}' stored {} of {} rows ({} warnings)", config_.table, loaded,
-                           row_count, mysql_warning_count(conn_->handle()));
-      } else if (const unsigned w = mysql_warning_count(conn_->handle()); w > 0) {
-        spdlog::warn("LOAD DATA into '{}': {} warnings (values truncated or converted)", config_.table, w);
-      }
-    }
-  }
+  if (s) s = load_data(rows, row_count);
   if (s) s = conn_->execute("COMMIT");
-  mysql_set_local_infile_default(conn_->handle());
   if (!s) {
     if (conn_->lost()) {
       conn_.reset();  // reconnect on the next try
@@ -143,6 +85,26 @@ Status MemsqlSink::load_once(std::string_view rows, size_t row_count) {
     }
   }
   return s;
+}
+
+Status MemsqlSink::load_data(std::string_view rows, size_t row_count) {
+  LocalInfileStream stream(conn_->handle(), fmt::format("enrichd-stream-{}", ++stream_seq_), rows);
+  const std::string sql = fmt::format("LOAD DATA LOCAL INFILE '{}' {}", stream.name(), load_sql_prefix_);
+  MYSQL* m = conn_->handle();
+  if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
+    return Status::errorf("LOAD DATA into '{}': MySQL error {}: {}", config_.table, mysql_errno(m),
+                          mysql_error(m));
+  }
+  // LOCAL loads turn bad rows into warnings; a row count short of what was sent would be data loss.
+  const auto loaded = mysql_affected_rows(m);
+  if (loaded != row_count) {
+    return Status::errorf("LOAD DATA into '{}' stored {} of {} rows ({} warnings)", config_.table, loaded,
+                          row_count, mysql_warning_count(m));
+  }
+  if (const unsigned w = mysql_warning_count(m); w > 0) {
+    spdlog::warn("LOAD DATA into '{}': {} warnings (values truncated or converted)", config_.table, w);
+  }
+  return Status::ok();
 }
 
 Status MemsqlSink::load(std::string_view rows, size_t row_count) {

@@ -30,6 +30,8 @@ class MemsqlSink {
  private:
   MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn);
   Status load_once(std::string_view rows, size_t row_count);
+  // The LOAD DATA statement alone, inside the transaction load_once opened.
+  Status load_data(std::string_view rows, size_t row_count);
   Status ensure_table();
 
   SinkConfig config_;
