@@ -1,5 +1,7 @@
 #include "bench/bench_data.h"
 
+#include "pipeline/synthetic_data.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -27,35 +29,11 @@ std::vector<uint64_t> distinct_sorted(size_t n, Draw&& draw) {
   return v;
 }
 
-struct City {
-  std::string_view country, region, city;
-  double lat, lon;
-  std::string_view timezone;
-};
-constexpr std::array<City, 16> kCities = {{
-    {"US", "California", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles"},
-    {"US", "New York", "New York", 40.7128, -74.0060, "America/New_York"},
-    {"US", "Texas", "Austin", 30.2672, -97.7431, "America/Chicago"},
-    {"BR", "Sao Paulo", "Sao Paulo", -23.5505, -46.6333, "America/Sao_Paulo"},
-    {"DE", "Berlin", "Berlin", 52.5200, 13.4050, "Europe/Berlin"},
-    {"FR", "Ile-de-France", "Paris", 48.8566, 2.3522, "Europe/Paris"},
-    {"GB", "England", "London", 51.5074, -0.1278, "Europe/London"},
-    {"JP", "Tokyo", "Tokyo", 35.6762, 139.6503, "Asia/Tokyo"},
-    {"IN", "Maharashtra", "Mumbai", 19.0760, 72.8777, "Asia/Kolkata"},
-    {"MX", "Ciudad de Mexico", "Mexico City", 19.4326, -99.1332, "America/Mexico_City"},
-    {"AU", "New South Wales", "Sydney", -33.8688, 151.2093, "Australia/Sydney"},
-    {"CA", "Ontario", "Toronto", 43.6532, -79.3832, "America/Toronto"},
-    {"ES", "Madrid", "Madrid", 40.4168, -3.7038, "Europe/Madrid"},
-    {"IT", "Lazio", "Rome", 41.9028, 12.4964, "Europe/Rome"},
-    {"KR", "Seoul", "Seoul", 37.5665, 126.9780, "Asia/Seoul"},
-    {"ZA", "Gauteng", "Johannesburg", -26.2041, 28.0473, "Africa/Johannesburg"},
-}};
-
 std::vector<GeoRecord> make_records(const GeoTableSpec& spec, SplitMix64& rng) {
   std::vector<GeoRecord> records(spec.records);
   if (!spec.realistic_records) return records;
   for (size_t i = 0; i < records.size(); ++i) {
-    const City& c = kCities[i % kCities.size()];
+    const SyntheticPlace& c = kSyntheticPlaces[i % kSyntheticPlaces.size()];
     GeoRecord& r = records[i];
     r.country_code = c.country;
     r.timezone = c.timezone;
@@ -218,36 +196,6 @@ RawBatch make_events(const EventSpec& spec) {
     raw.add(json, {static_cast<int32_t>(i % 8), static_cast<int64_t>(i / 8)});
   }
   return raw;
-}
-
-Status enrich(EnrichBackend& backend, const GeoTableView& geo, const CategoryTableView& categories,
-              EventBatch& b, EnrichScratch& s) {
-  s.v4_rows.clear();
-  s.v4_addrs.clear();
-  s.v6_rows.clear();
-  s.v6_addrs.clear();
-  s.keys.clear();
-  for (uint32_t row : b.selected) {
-    const IpAddress& ip = b.ip[row];
-    if (ip.is_v6) {
-      s.v6_rows.push_back(row);
-      s.v6_addrs.push_back(ip.v6);
-    } else {
-      s.v4_rows.push_back(row);
-      s.v4_addrs.push_back(ip.v4);
-    }
-    s.keys.push_back(b.pin_id[row]);
-  }
-  s.v4_out.resize(s.v4_addrs.size());
-  s.v6_out.resize(s.v6_addrs.size());
-  s.values.resize(s.keys.size());
-  if (Status st = backend.geo_lookup_v4(geo, s.v4_addrs, s.v4_out); !st) return st;
-  if (Status st = backend.geo_lookup_v6(geo, s.v6_addrs, s.v6_out); !st) return st;
-  if (Status st = backend.category_join(categories, s.keys, s.values); !st) return st;
-  for (size_t i = 0; i < s.v4_rows.size(); ++i) b.geo_record[s.v4_rows[i]] = s.v4_out[i];
-  for (size_t i = 0; i < s.v6_rows.size(); ++i) b.geo_record[s.v6_rows[i]] = s.v6_out[i];
-  for (size_t i = 0; i < b.selected.size(); ++i) b.category_id[b.selected[i]] = s.values[i];
-  return Status::ok();
 }
 
 }  // namespace enrichd::bench

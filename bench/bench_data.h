@@ -78,18 +78,4 @@ struct EventSpec {
 };
 RawBatch make_events(const EventSpec& spec);
 
-// Scratch space for enrich(), kept between calls so a steady-state loop does not allocate.
-struct EnrichScratch {
-  std::vector<uint32_t> v4_rows, v4_addrs, v4_out;
-  std::vector<uint32_t> v6_rows, v6_out;
-  std::vector<Ipv6> v6_addrs;
-  std::vector<uint64_t> keys;
-  std::vector<uint32_t> values;
-};
-
-// Geo lookup and category join for the selected rows of `batch` (what the enrich stage does), filling
-// batch.geo_record and batch.category_id.
-Status enrich(EnrichBackend& backend, const GeoTableView& geo, const CategoryTableView& categories,
-              EventBatch& batch, EnrichScratch& scratch);
-
 }  // namespace enrichd::bench

@@ -12,6 +12,7 @@
 #include "host/event_parser.h"
 #include "host/row_encoder.h"
 #include "kernels/scalar/scalar_backend.h"
+#include "pipeline/enrich_stage.h"
 
 namespace enrichd::bench {
 namespace {
@@ -37,8 +38,8 @@ const PipelineFixture& pipeline_fixture() {
     EventParser parser;
     parser.parse(f->raw, f->enriched, f->dead_letters);
     ScalarBackend backend;
-    EnrichScratch scratch;
-    if (Status s = enrich(backend, f->geo.view(), f->categories.view(), f->enriched, scratch); !s) {
+    EnrichStage stage(backend, f->geo, f->categories);
+    if (Status s = stage.apply(f->enriched); !s) {
       fmt::print(stderr, "bench: enrich failed: {}\n", s.message());
       std::abort();
     }
@@ -110,18 +111,16 @@ void BM_CpuEndToEnd(benchmark::State& state) {
   if (!check_fixture(state, f)) return;
   EventParser parser;
   ScalarBackend backend;
-  EnrichScratch scratch;
+  EnrichStage stage(backend, f.geo, f.categories);
   EventBatch batch;
   std::vector<DeadLetter> dead;
   std::string out;
-  const GeoTableView geo = f.geo.view();
-  const CategoryTableView categories = f.categories.view();
   for (auto _ : state) {
     batch.clear();
     dead.clear();
     out.clear();
     parser.parse(f.raw, batch, dead);
-    if (Status s = enrich(backend, geo, categories, batch, scratch); !s) {
+    if (Status s = stage.apply(batch); !s) {
       state.SkipWithError(s.message().c_str());
       break;
     }

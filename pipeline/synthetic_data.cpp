@@ -13,32 +13,6 @@
 namespace enrichd {
 namespace {
 
-struct Place {
-  std::string_view country, region, city;
-  double lat, lon;
-  std::string_view tz;
-};
-
-// A handful of well-known places (public facts, no licensed data).
-constexpr std::array<Place, 16> kPlaces = {{
-    {"US", "CA", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles"},
-    {"US", "NY", "New York", 40.7128, -74.006, "America/New_York"},
-    {"US", "TX", "Austin", 30.2672, -97.7431, "America/Chicago"},
-    {"CA", "ON", "Toronto", 43.6532, -79.3832, "America/Toronto"},
-    {"BR", "SP", "São Paulo", -23.5505, -46.6333, "America/Sao_Paulo"},
-    {"MX", "CMX", "Mexico City", 19.4326, -99.1332, "America/Mexico_City"},
-    {"GB", "ENG", "London", 51.5074, -0.1278, "Europe/London"},
-    {"DE", "BE", "Berlin", 52.52, 13.405, "Europe/Berlin"},
-    {"FR", "IDF", "Paris", 48.8566, 2.3522, "Europe/Paris"},
-    {"ES", "MD", "Madrid", 40.4168, -3.7038, "Europe/Madrid"},
-    {"IN", "MH", "Mumbai", 19.076, 72.8777, "Asia/Kolkata"},
-    {"JP", "13", "Tokyo", 35.6762, 139.6503, "Asia/Tokyo"},
-    {"KR", "11", "Seoul", 37.5665, 126.978, "Asia/Seoul"},
-    {"AU", "NSW", "Sydney", -33.8688, 151.2093, "Australia/Sydney"},
-    {"ZA", "GP", "Johannesburg", -26.2041, 28.0473, "Africa/Johannesburg"},
-    {"NG", "LA", "Lagos", 6.5244, 3.3792, "Africa/Lagos"},
-}};
-
 constexpr std::array<std::string_view, 5> kActions = {"view", "click", "save", "closeup", "hide"};
 constexpr std::array<std::string_view, 3> kApps = {"ios", "android", "web"};
 constexpr std::array<std::string_view, 3> kAgents = {
@@ -71,9 +45,10 @@ std::vector<std::pair<T, T>> split_space(std::mt19937_64& rng, T lo, T hi, uint6
   return blocks;
 }
 
-void write_place_row(std::ostream& out, const std::string& first, const std::string& last, const Place& p) {
+void write_place_row(std::ostream& out, const std::string& first, const std::string& last,
+                     const SyntheticPlace& p) {
   out << fmt::format("{},{},{},{},\"{}\",{},{},{}\n", first, last, p.country, p.region, p.city, p.lat, p.lon,
-                     p.tz);
+                     p.timezone);
 }
 
 }  // namespace
@@ -137,13 +112,14 @@ void write_geo_csv(std::ostream& out, const GeoGenOptions& o) {
   for (const auto& [first, last] :
        split_space<uint32_t>(rng, kV4First, kV4Last, std::max<uint64_t>(1, o.v4_ranges))) {
     if (rng() % 10 == 0) continue;  // a gap: no record
-    write_place_row(out, format_ipv4(first), format_ipv4(last), kPlaces[rng() % kPlaces.size()]);
+    write_place_row(out, format_ipv4(first), format_ipv4(last),
+                    kSyntheticPlaces[rng() % kSyntheticPlaces.size()]);
   }
   for (const auto& [first, last] :
        split_space<uint64_t>(rng, kV6FirstHi, kV6LastHi, std::max<uint64_t>(1, o.v6_ranges))) {
     if (rng() % 10 == 0) continue;
     write_place_row(out, format_ipv6({first, 0}), format_ipv6({last, UINT64_MAX}),
-                    kPlaces[rng() % kPlaces.size()]);
+                    kSyntheticPlaces[rng() % kSyntheticPlaces.size()]);
   }
 }
 

@@ -2,12 +2,40 @@
 // range table and a category table as CSV. The same seed always gives the same bytes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <ostream>
 #include <random>
 #include <string>
+#include <string_view>
 
 namespace enrichd {
+
+struct SyntheticPlace {
+  std::string_view country, region, city;
+  double lat, lon;
+  std::string_view timezone;
+};
+
+// A handful of well-known places (public facts, no licensed data) that synthetic geo records point at.
+inline constexpr std::array<SyntheticPlace, 16> kSyntheticPlaces = {{
+    {"US", "CA", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles"},
+    {"US", "NY", "New York", 40.7128, -74.006, "America/New_York"},
+    {"US", "TX", "Austin", 30.2672, -97.7431, "America/Chicago"},
+    {"CA", "ON", "Toronto", 43.6532, -79.3832, "America/Toronto"},
+    {"BR", "SP", "São Paulo", -23.5505, -46.6333, "America/Sao_Paulo"},
+    {"MX", "CMX", "Mexico City", 19.4326, -99.1332, "America/Mexico_City"},
+    {"GB", "ENG", "London", 51.5074, -0.1278, "Europe/London"},
+    {"DE", "BE", "Berlin", 52.52, 13.405, "Europe/Berlin"},
+    {"FR", "IDF", "Paris", 48.8566, 2.3522, "Europe/Paris"},
+    {"ES", "MD", "Madrid", 40.4168, -3.7038, "Europe/Madrid"},
+    {"IN", "MH", "Mumbai", 19.076, 72.8777, "Asia/Kolkata"},
+    {"JP", "13", "Tokyo", 35.6762, 139.6503, "Asia/Tokyo"},
+    {"KR", "11", "Seoul", 37.5665, 126.978, "Asia/Seoul"},
+    {"AU", "NSW", "Sydney", -33.8688, 151.2093, "Australia/Sydney"},
+    {"ZA", "GP", "Johannesburg", -26.2041, 28.0473, "Africa/Johannesburg"},
+    {"NG", "LA", "Lagos", 6.5244, 3.3792, "Africa/Lagos"},
+}};
 
 struct EventGenOptions {
   uint64_t seed = 1;
