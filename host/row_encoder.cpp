@@ -69,7 +69,12 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms) {
 
 void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories,
                  std::string& out) {
-  for (uint32_t i : b.selected) {
+  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out);
+}
+
+void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const CategoryTable& categories,
+                std::string& out) {
+  {
     append_number(out, b.event_id[i]);
     append_tab(out);
     append_datetime_ms(out, b.ts_ms[i]);
@@ -125,6 +130,25 @@ void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& 
     }
     out.push_back('\n');
   }
+}
+
+void encode_dead_letter(const DeadLetter& d, std::string_view topic, std::string& out) {
+  append_escaped(out, topic);
+  append_tab(out);
+  append_number(out, d.position.partition);
+  append_tab(out);
+  append_number(out, d.position.offset);
+  append_tab(out);
+  out.append(to_string(d.reason));
+  append_tab(out);
+  if (d.field.empty()) {
+    append_null(out);
+  } else {
+    append_escaped(out, d.field);
+  }
+  append_tab(out);
+  append_escaped(out, d.payload);
+  out.push_back('\n');
 }
 
 }  // namespace enrichd

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "host/category_table.h"
+#include "host/dead_letter.h"
 #include "host/event_batch.h"
 #include "host/geo_table.h"
 
@@ -47,5 +48,20 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms);
 // Appends one line per selected row of `batch`.
 void encode_rows(const EventBatch& batch, const GeoTable& geo, const CategoryTable& categories,
                  std::string& out);
+// Appends the line of one row.
+void encode_row(const EventBatch& batch, uint32_t row, const GeoTable& geo, const CategoryTable& categories,
+                std::string& out);
+
+// The dead-letter table, in the order encode_dead_letter writes fields (received_at is the server's).
+inline constexpr std::array<OutputColumn, 6> kDeadLetterColumns = {{
+    {"topic", "VARCHAR(255) NOT NULL"},
+    {"kafka_partition", "INT NOT NULL"},
+    {"kafka_offset", "BIGINT NOT NULL"},
+    {"reason", "VARCHAR(32) NOT NULL"},
+    {"field", "VARCHAR(255) NULL"},
+    {"payload", "LONGBLOB NOT NULL"},
+}};
+// Appends one dead-letter line: topic, partition, offset, reason, field (\N when none), raw payload.
+void encode_dead_letter(const DeadLetter& dead_letter, std::string_view topic, std::string& out);
 
 }  // namespace enrichd

@@ -146,19 +146,40 @@ Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
   return s.check_unknown({"backend", "geo_csv", "category_csv", "category_names_csv"});
 }
 
-Status read_sink(Section s, SinkConfig& c) {
-  ENRICHD_TRY(s.get("dsn", c.dsn, true));
-  ENRICHD_TRY(s.get("table", c.table));
-  ENRICHD_TRY(s.get("create_table", c.create_table));
-  ENRICHD_TRY(s.get("load_retries", c.load_retries, 0, 1000));
-  const bool plain_name = !c.table.empty() && std::all_of(c.table.begin(), c.table.end(), [](char ch) {
+Status check_table_name(const Section& s, std::string_view key, const std::string& name) {
+  const bool plain_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '$';
   });
   if (!plain_name) {
-    return Status::errorf("config key 'sink.table' is '{}', must be a table name of letters, digits, _ or $",
-                          c.table);
+    return Status::errorf("config key '{}' is '{}', must be a table name of letters, digits, _ or $",
+                          s.key_name(key), name);
   }
-  return s.check_unknown({"dsn", "table", "create_table", "load_retries"});
+  return Status::ok();
+}
+
+Status read_sink(Section s, SinkConfig& c) {
+  ENRICHD_TRY(s.get("dsn", c.dsn, true));
+  ENRICHD_TRY(s.get("table", c.table));
+  ENRICHD_TRY(s.get("dead_letter_table", c.dead_letter_table));
+  ENRICHD_TRY(s.get("offsets_table", c.offsets_table));
+  ENRICHD_TRY(s.get("create_table", c.create_table));
+  ENRICHD_TRY(s.get("load_retries", c.load_retries, 0, 1000));
+  std::string delivery = "exactly-once";
+  ENRICHD_TRY(s.get("delivery", delivery));
+  if (delivery == "exactly-once") {
+    c.delivery = Delivery::kExactlyOnce;
+  } else if (delivery == "at-least-once") {
+    c.delivery = Delivery::kAtLeastOnce;
+  } else {
+    return Status::errorf("config key 'sink.delivery' is '{}', must be \"exactly-once\" or \"at-least-once\"",
+                          delivery);
+  }
+  if (c.dead_letter_table.empty()) c.dead_letter_table = c.table + "_dead_letters";
+  ENRICHD_TRY(check_table_name(s, "table", c.table));
+  ENRICHD_TRY(check_table_name(s, "dead_letter_table", c.dead_letter_table));
+  ENRICHD_TRY(check_table_name(s, "offsets_table", c.offsets_table));
+  return s.check_unknown(
+      {"dsn", "table", "dead_letter_table", "offsets_table", "delivery", "create_table", "load_retries"});
 }
 
 Status read_log(Section s, std::string& level) {

@@ -40,9 +40,17 @@ struct EnrichConfig {
   std::string category_names_csv;  // category_id,name (optional)
 };
 
+enum class Delivery {
+  kExactlyOnce,  // offsets stored in the database, in the same transaction as the rows (fenced)
+  kAtLeastOnce,  // Kafka offsets committed after the database commit
+};
+
 struct SinkConfig {
   std::string dsn;  // mysql://user[:password]@host[:port]/database[?socket=/path]
   std::string table = "engagements";
+  std::string dead_letter_table;  // default: <table>_dead_letters
+  std::string offsets_table = "enrichd_offsets";
+  Delivery delivery = Delivery::kExactlyOnce;
   bool create_table = true;
   int64_t load_retries = 5;
 };

@@ -16,9 +16,10 @@ FileSource::~FileSource() {
   close();
 }
 
-Status FileSource::next_batch(RawBatch& batch, size_t max_messages, std::chrono::milliseconds,
-                              const std::atomic<bool>& stop) {
+Status FileSource::next_batch(RawBatch& batch, std::vector<PartitionStart>& starts, size_t max_messages,
+                              std::chrono::milliseconds, const std::atomic<bool>& stop) {
   batch.clear();
+  starts.assign(1, PartitionStart{0, next_line_, 0});
   while (!eof_ && batch.size() < max_messages && !stop.load(std::memory_order_relaxed)) {
     // getline keeps NUL bytes and reports the true length, so a payload is never cut at a NUL.
     const ssize_t n = getline(&line_buf_, &line_cap_, file_);

@@ -14,11 +14,13 @@ class FileSource final : public Source {
   static Result<std::unique_ptr<Source>> open(const std::string& path);
   ~FileSource() override;
 
-  Status next_batch(RawBatch& batch, size_t max_messages, std::chrono::milliseconds linger,
-                    const std::atomic<bool>& stop) override;
+  Status next_batch(RawBatch& batch, std::vector<PartitionStart>& starts, size_t max_messages,
+                    std::chrono::milliseconds linger, const std::atomic<bool>& stop) override;
   bool end_of_input() const override { return eof_; }
   Status acknowledge(const std::vector<PartitionOffset>&) override { return Status::ok(); }
   void close() override;
+  const std::string& topic() const override { return path_; }
+  bool has_offsets() const override { return false; }
 
  private:
   FileSource(FILE* file, std::string path) : file_(file), path_(std::move(path)) {}

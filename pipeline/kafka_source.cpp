@@ -28,12 +28,27 @@ void log_partitions(const char* what, const rd_kafka_topic_partition_list_t* par
   spdlog::info("kafka: {} {}", what, list.empty() ? "(none)" : list);
 }
 
+void on_error(rd_kafka_t*, int err, const char* reason, void*) {
+  spdlog::warn("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
+}  // namespace
+
+KafkaSource::KafkaSource(std::string topic, std::unique_ptr<OffsetStore> offsets)
+    : topic_(std::move(topic)), offsets_(std::move(offsets)) {}
+
 // Eager and cooperative protocols both end here. Rows of revoked partitions already in flight are still
-// loaded; their commits may then be refused, which at-least-once tolerates (the new owner re-reads them).
-void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void*) {
+// loaded: with exactly-once their fenced offset update fails if the new owner got there first; with
+// at-least-once their Kafka commit may be refused and the new owner reads them again.
+void KafkaSource::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  auto* self = static_cast<KafkaSource*>(opaque);
   const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_partitions("assigned", parts);
+    if (Status s = self->position_from_store(parts); !s) {
+      self->fatal_ = s.with_context("reading stored offsets on assignment");
+    }
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) rd_kafka_error_destroy(e);
     } else {
@@ -41,6 +56,10 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
     }
   } else {
     log_partitions("revoked", parts);
+    for (int i = 0; i < parts->cnt; ++i) {
+      self->position_.erase(parts->elems[i].partition);
+      self->epoch_.erase(parts->elems[i].partition);
+    }
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
     } else {
@@ -49,21 +68,65 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
   }
 }
 
-void on_error(rd_kafka_t*, int err, const char* reason, void*) {
-  spdlog::warn("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+Status KafkaSource::position_from_store(rd_kafka_topic_partition_list_t* parts) {
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = parts->elems[i];
+    int64_t stored = kNoStoredOffset;
+    if (offsets_) {
+      auto claimed = offsets_->claim(p.partition);
+      if (!claimed) return claimed.status();
+      stored = *claimed;
+      // A partition this group never loaded starts where Kafka's committed offset or `start` says.
+      p.offset = stored == kNoStoredOffset ? RD_KAFKA_OFFSET_INVALID : stored;
+      spdlog::info("kafka: {}[{}] starts at {} offset", topic_, p.partition,
+                   stored == kNoStoredOffset ? "Kafka's committed / reset"
+                                             : "the database's stored " + std::to_string(stored));
+    }
+    position_[p.partition] = stored;
+    epoch_[p.partition] = next_epoch_++;
+  }
+  return Status::ok();
 }
 
-}  // namespace
+void KafkaSource::request_reseek(int32_t partition) {
+  std::lock_guard lock(reseek_mu_);
+  reseek_.insert(partition);
+}
 
-KafkaSource::KafkaSource(rd_kafka_t* rk, std::string topic) : rk_(rk), topic_(std::move(topic)) {
-  queue_ = rd_kafka_queue_get_consumer(rk_);
+Status KafkaSource::serve_reseeks() {
+  std::set<int32_t> partitions;
+  {
+    std::lock_guard lock(reseek_mu_);
+    partitions.swap(reseek_);
+  }
+  for (int32_t partition : partitions) {
+    if (!position_.count(partition) || !offsets_) continue;  // no longer ours
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic_.c_str(), partition);
+    Status s = position_from_store(list);
+    if (s) {
+      if (list->elems[0].offset == RD_KAFKA_OFFSET_INVALID) list->elems[0].offset = RD_KAFKA_OFFSET_STORED;
+      spdlog::warn("kafka: {}[{}] was loaded by another member; seeking to offset {}", topic_, partition,
+                   list->elems[0].offset);
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, list, 10'000)) {
+        s = Status::errorf("kafka seek {}[{}]: {}", topic_, partition, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      } else if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        s = Status::errorf("kafka seek {}[{}]: {}", topic_, partition, rd_kafka_err2str(list->elems[0].err));
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!s) return s;
+  }
+  return Status::ok();
 }
 
 KafkaSource::~KafkaSource() {
   close();
 }
 
-Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c) {
+Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c,
+                                                  std::unique_ptr<OffsetStore> offsets) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   Status s = set(conf, "bootstrap.servers", c.brokers);
   if (s) s = set(conf, "group.id", c.group);
@@ -78,15 +141,19 @@ Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c) {
     rd_kafka_conf_destroy(conf);
     return s.with_context("config key 'source.brokers'");
   }
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
   rd_kafka_conf_set_error_cb(conf, on_error);
+  // The rebalance callback reaches the source through the opaque, so the source exists first.
+  std::unique_ptr<KafkaSource> source(new KafkaSource(c.topic, std::move(offsets)));
+  rd_kafka_conf_set_opaque(conf, source.get());
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
     return Status::errorf("kafka consumer: {}", err);
   }
-  std::unique_ptr<KafkaSource> source(new KafkaSource(rk, c.topic));
+  source->rk_ = rk;
+  source->queue_ = rd_kafka_queue_get_consumer(rk);
 
   // Fail at start, naming the key, when the broker cannot be reached or the topic does not exist.
   rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, c.topic.c_str(), nullptr);
@@ -120,10 +187,13 @@ Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c) {
   return std::unique_ptr<Source>(std::move(source));
 }
 
-Status KafkaSource::next_batch(RawBatch& batch, size_t max_messages, std::chrono::milliseconds linger,
-                               const std::atomic<bool>& stop) {
+Status KafkaSource::next_batch(RawBatch& batch, std::vector<PartitionStart>& starts, size_t max_messages,
+                               std::chrono::milliseconds linger, const std::atomic<bool>& stop) {
   using Clock = std::chrono::steady_clock;
   batch.clear();
+  starts.clear();
+  if (!fatal_.is_ok()) return fatal_;
+  if (Status s = serve_reseeks(); !s) return s;
   // Before the first message, wake up every 100 ms to notice `stop`; after it, wait at most `linger`.
   constexpr auto kIdleWait = std::chrono::milliseconds(100);
   std::optional<Clock::time_point> deadline;
@@ -140,6 +210,7 @@ Status KafkaSource::next_batch(RawBatch& batch, size_t max_messages, std::chrono
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* m = msgs[static_cast<size_t>(i)];
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        note_position(starts, m->partition, m->offset);
         // Payload length comes from Kafka, never from a terminator.
         batch.add({static_cast<const char*>(m->payload), m->len}, {m->partition, m->offset});
       } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -147,10 +218,25 @@ Status KafkaSource::next_batch(RawBatch& batch, size_t max_messages, std::chrono
       }
       rd_kafka_message_destroy(m);
     }
+    if (!fatal_.is_ok()) return fatal_;  // set by a rebalance served inside the consume call
     if (!deadline && !batch.empty()) deadline = Clock::now() + linger;
     if (!deadline && n == 0) break;  // idle: hand back an empty batch so the caller can check its limits
   }
   return Status::ok();
+}
+
+void KafkaSource::note_position(std::vector<PartitionStart>& starts, int32_t partition, int64_t offset) {
+  auto [pos, inserted] = position_.try_emplace(partition, kNoStoredOffset);
+  if (inserted) epoch_[partition] = next_epoch_++;
+  const bool seen = std::any_of(starts.begin(), starts.end(),
+                                [&](const PartitionStart& p) { return p.partition == partition; });
+  if (!seen) starts.push_back({partition, pos->second, epoch_[partition]});
+  if (pos->second != kNoStoredOffset && offset < pos->second) {
+    // Kafka offsets only grow: going back means the topic was recreated or the offset was reset.
+    spdlog::warn("kafka: {}[{}] went back from offset {} to {} (topic recreated or offset reset)", topic_,
+                 partition, pos->second, offset);
+  }
+  pos->second = offset + 1;
 }
 
 Status KafkaSource::acknowledge(const std::vector<PartitionOffset>& next_offsets) {

@@ -1,32 +1,59 @@
-// A Kafka consumer-group member: batch consume with a deadline, no auto-commit, offsets committed only
-// when the sink acknowledges them (at-least-once).
+// A Kafka consumer-group member: batch consume with a deadline, no auto-commit. With an offset store
+// (exactly-once) each assigned partition starts at the offset stored in the database; Kafka commits are
+// still made after each database commit, for lag monitoring and for at-least-once delivery.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
 
+#include "pipeline/offset_store.h"
 #include "pipeline/source.h"
 
 namespace enrichd {
 
 class KafkaSource final : public Source {
  public:
-  static Result<std::unique_ptr<Source>> open(const SourceConfig& config);
+  static Result<std::unique_ptr<Source>> open(const SourceConfig& config,
+                                              std::unique_ptr<OffsetStore> offsets);
   ~KafkaSource() override;
 
-  Status next_batch(RawBatch& batch, size_t max_messages, std::chrono::milliseconds linger,
-                    const std::atomic<bool>& stop) override;
+  Status next_batch(RawBatch& batch, std::vector<PartitionStart>& starts, size_t max_messages,
+                    std::chrono::milliseconds linger, const std::atomic<bool>& stop) override;
   bool end_of_input() const override { return false; }
   Status acknowledge(const std::vector<PartitionOffset>& next_offsets) override;
   void close() override;
+  const std::string& topic() const override { return topic_; }
+  bool has_offsets() const override { return true; }
+  void request_reseek(int32_t partition) override;
 
  private:
-  KafkaSource(rd_kafka_t* rk, std::string topic);
-  rd_kafka_t* rk_;
+  KafkaSource(std::string topic, std::unique_ptr<OffsetStore> offsets);
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque);
+  // Sets each partition's start offset from the store (exactly-once) and resets its tracked position.
+  Status position_from_store(rd_kafka_topic_partition_list_t* parts);
+  Status serve_reseeks();
+  // Records a consumed message: the first one of a partition in this batch adds its PartitionStart.
+  void note_position(std::vector<PartitionStart>& starts, int32_t partition, int64_t offset);
+
+  rd_kafka_t* rk_ = nullptr;
   rd_kafka_queue_t* queue_ = nullptr;
   std::string topic_;
+  std::unique_ptr<OffsetStore> offsets_;
   bool closed_ = false;
+  Status fatal_;  // a failure inside a librdkafka callback, reported by the next next_batch
+
+  // Consumer thread only: the next offset expected per assigned partition (-1: unknown) and its epoch.
+  std::map<int32_t, int64_t> position_;
+  std::map<int32_t, uint64_t> epoch_;
+  uint64_t next_epoch_ = 1;
+
+  std::mutex reseek_mu_;
+  std::set<int32_t> reseek_;  // requested by the sink thread
 };
 
 }  // namespace enrichd

@@ -9,8 +9,8 @@
 
 namespace enrichd {
 
-LocalInfileStream::LocalInfileStream(MYSQL* mysql, std::string name, std::string_view data)
-    : mysql_(mysql), name_(std::move(name)), data_(data) {
+LocalInfileStream::LocalInfileStream(MYSQL* mysql, std::string name, std::vector<std::string_view> chunks)
+    : mysql_(mysql), name_(std::move(name)), chunks_(std::move(chunks)) {
   mysql_set_local_infile_handler(mysql_, init, read, end, error, this);
 }
 
@@ -26,16 +26,26 @@ int LocalInfileStream::init(void** ptr, const char* filename, void* userdata) {
                             filename ? filename : "(null)");
     return 1;
   }
+  s->chunk_ = 0;
   s->pos_ = 0;
   return 0;
 }
 
 int LocalInfileStream::read(void* ptr, char* buf, unsigned int len) {
   auto* s = static_cast<LocalInfileStream*>(ptr);
-  const size_t n = std::min<size_t>(len, s->data_.size() - s->pos_);
-  std::memcpy(buf, s->data_.data() + s->pos_, n);
-  s->pos_ += n;
-  return static_cast<int>(n);
+  size_t n = 0;
+  while (n < len && s->chunk_ < s->chunks_.size()) {
+    const std::string_view chunk = s->chunks_[s->chunk_];
+    const size_t take = std::min<size_t>(len - n, chunk.size() - s->pos_);
+    std::memcpy(buf + n, chunk.data() + s->pos_, take);
+    n += take;
+    s->pos_ += take;
+    if (s->pos_ == chunk.size()) {
+      ++s->chunk_;
+      s->pos_ = 0;
+    }
+  }
+  return static_cast<int>(n);  // 0: end of stream
 }
 
 void LocalInfileStream::end(void*) {}

@@ -7,13 +7,16 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace enrichd {
 
 class LocalInfileStream {
  public:
-  // Installs the handler on `mysql`; `data` must outlive the stream.
-  LocalInfileStream(MYSQL* mysql, std::string name, std::string_view data);
+  // Installs the handler on `mysql`; the stream's bytes are `chunks` in order, which must outlive it.
+  LocalInfileStream(MYSQL* mysql, std::string name, std::vector<std::string_view> chunks);
+  LocalInfileStream(MYSQL* mysql, std::string name, std::string_view data)
+      : LocalInfileStream(mysql, std::move(name), std::vector<std::string_view>{data}) {}
   ~LocalInfileStream();  // restores the client library's default handler
   LocalInfileStream(const LocalInfileStream&) = delete;
   LocalInfileStream& operator=(const LocalInfileStream&) = delete;
@@ -29,8 +32,9 @@ class LocalInfileStream {
 
   MYSQL* mysql_;
   std::string name_;
-  std::string_view data_;
-  size_t pos_ = 0;
+  std::vector<std::string_view> chunks_;
+  size_t chunk_ = 0;  // current chunk
+  size_t pos_ = 0;    // position within it
   std::string error_;
 };
 

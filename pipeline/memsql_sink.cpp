@@ -9,118 +9,212 @@
 
 #include "host/row_encoder.h"
 #include "pipeline/local_infile_stream.h"
+#include "pipeline/offset_store.h"
 
 namespace enrichd {
+namespace {
+
+template <size_t N>
+std::string column_list(const std::array<OutputColumn, N>& columns) {
+  std::string out;
+  for (const auto& col : columns) out += fmt::format("{}`{}`", out.empty() ? "" : ", ", col.name);
+  return out;
+}
+
+template <size_t N>
+std::vector<std::string_view> column_names(const std::array<OutputColumn, N>& columns) {
+  std::vector<std::string_view> out;
+  for (const auto& col : columns) out.push_back(col.name);
+  return out;
+}
+
+template <size_t N>
+std::string create_sql(const std::string& table, const std::array<OutputColumn, N>& columns,
+                       std::string_view extra) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
+  for (const auto& col : columns) sql += fmt::format("  `{}` {},\n", col.name, col.mysql_type);
+  return sql + std::string(extra) + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+}
+
+}  // namespace
 
 std::string create_table_sql(const std::string& table) {
-  std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
-  for (const auto& col : kOutputColumns) sql += fmt::format("  `{}` {},\n", col.name, col.mysql_type);
-  sql += "  KEY (`ts`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
-  return sql;
+  return create_sql(table, kOutputColumns, "  KEY (`ts`)");
 }
 
-MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn)
-    : config_(std::move(config)), dsn_(std::move(dsn)), conn_(std::move(conn)) {
-  std::string cols;
-  for (const auto& col : kOutputColumns) cols += fmt::format("{}`{}`", cols.empty() ? "" : ", ", col.name);
-  load_sql_prefix_ = fmt::format(
-      "INTO TABLE {} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-      "LINES TERMINATED BY '\\n' ({})",
-      quote_identifier(config_.table), cols);
+std::string create_dead_letter_table_sql(const std::string& table) {
+  return create_sql(table, kDeadLetterColumns,
+                    "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
+                    "  KEY (`topic`, `kafka_partition`, `kafka_offset`)");
 }
 
-Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config) {
+MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn,
+                       std::string group, std::string topic, bool fenced)
+    : config_(std::move(config)),
+      dsn_(std::move(dsn)),
+      conn_(std::move(conn)),
+      group_(std::move(group)),
+      topic_(std::move(topic)),
+      fenced_(fenced),
+      row_columns_(column_list(kOutputColumns)),
+      dead_letter_columns_(column_list(kDeadLetterColumns)) {}
+
+Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config, std::string group,
+                                                     std::string topic, bool fenced) {
   auto dsn = parse_mysql_dsn(config.dsn);
   if (!dsn) return dsn.status().with_context("config key 'sink.dsn'");
   auto conn = MysqlConnection::connect(*dsn);
   if (!conn) return conn.status().with_context("config key 'sink.dsn'");
-  std::unique_ptr<MemsqlSink> sink(new MemsqlSink(config, *dsn, std::move(conn).value()));
-  if (Status s = sink->ensure_table(); !s) return s;
+  std::unique_ptr<MemsqlSink> sink(
+      new MemsqlSink(config, *dsn, std::move(conn).value(), std::move(group), std::move(topic), fenced));
+  if (Status s = sink->ensure_tables(); !s) return s;
   return sink;
 }
 
-Status MemsqlSink::ensure_table() {
-  if (config_.create_table) {
-    if (Status s = conn_->execute(create_table_sql(config_.table)); !s) {
-      return s.with_context("config key 'sink.table': cannot create table");
-    }
+Status MemsqlSink::ensure_tables() {
+  if (Status s = ensure_table(config_.table, create_table_sql(config_.table), column_names(kOutputColumns));
+      !s) {
+    return s.with_context("config key 'sink.table'");
   }
-  auto rows = conn_->query(
-      fmt::format("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND "
-                  "table_name = '{}' ORDER BY ordinal_position",
-                  config_.table));
-  if (!rows) return rows.status();
-  if (rows->empty()) {
-    return Status::errorf(
-        "config key 'sink.table': table '{}' does not exist in '{}' (set sink.create_table = true)",
-        config_.table, dsn_.database);
+  if (Status s =
+          ensure_table(config_.dead_letter_table, create_dead_letter_table_sql(config_.dead_letter_table),
+                       column_names(kDeadLetterColumns));
+      !s) {
+    return s.with_context("config key 'sink.dead_letter_table'");
   }
-  for (const auto& col : kOutputColumns) {
-    const bool present = std::any_of(rows->begin(), rows->end(), [&](const auto& r) {
-      return strcasecmp(r[0].c_str(), std::string(col.name).c_str()) == 0;
-    });
-    if (!present) {
-      return Status::errorf(
-          "config key 'sink.table': table '{}' has no column '{}'; expected columns as in: {}", config_.table,
-          col.name, create_table_sql(config_.table));
+  if (fenced_) {
+    if (Status s = ensure_table(config_.offsets_table, create_offsets_table_sql(config_.offsets_table),
+                                {"consumer_group", "topic", "kafka_partition", "next_offset"});
+        !s) {
+      return s.with_context("config key 'sink.offsets_table'");
     }
   }
   return Status::ok();
 }
 
-Status MemsqlSink::load_once(std::string_view rows, size_t row_count) {
+Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl,
+                                const std::vector<std::string_view>& columns) {
+  if (config_.create_table) {
+    if (Status s = conn_->execute(ddl); !s) return s.with_context("cannot create table");
+  }
+  auto rows = conn_->query(
+      fmt::format("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND "
+                  "table_name = {} ORDER BY ordinal_position",
+                  sql_string(table)));
+  if (!rows) return rows.status();
+  if (rows->empty()) {
+    return Status::errorf("table '{}' does not exist in '{}' (set sink.create_table = true)", table,
+                          dsn_.database);
+  }
+  for (std::string_view col : columns) {
+    const bool present = std::any_of(rows->begin(), rows->end(), [&](const auto& r) {
+      return strcasecmp(r[0].c_str(), std::string(col).c_str()) == 0;
+    });
+    if (!present) {
+      return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
+    }
+  }
+  return Status::ok();
+}
+
+Status MemsqlSink::fence(const PartitionSegment& seg, bool& won) {
+  const std::string sql = fmt::format(
+      "UPDATE {} SET next_offset = {}, updated_at = NOW(6) WHERE consumer_group = {} AND topic = {} AND "
+      "kafka_partition = {} AND next_offset = {}",
+      quote_identifier(config_.offsets_table), seg.next_offset, sql_string(group_), sql_string(topic_),
+      seg.partition, seg.start_offset);
+  if (Status s = conn_->execute(sql); !s) return s;
+  // Exactly one row moved from our start to our end, or someone else owns this range.
+  won = mysql_affected_rows(conn_->handle()) == 1;
+  return Status::ok();
+}
+
+Status MemsqlSink::load_data(const std::string& table, const std::string& columns, std::string_view charset,
+                             std::vector<std::string_view> chunks, size_t line_count) {
+  LocalInfileStream stream(conn_->handle(), fmt::format("enrichd-stream-{}", ++stream_seq_),
+                           std::move(chunks));
+  const std::string sql = fmt::format(
+      "LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET {} FIELDS TERMINATED BY '\\t' "
+      "ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+      stream.name(), quote_identifier(table), charset, columns);
+  MYSQL* m = conn_->handle();
+  if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
+    return Status::errorf("LOAD DATA into '{}': MySQL error {}: {}", table, mysql_errno(m), mysql_error(m));
+  }
+  // LOCAL loads turn bad rows into warnings; a row count short of what was sent would be data loss.
+  const auto loaded = mysql_affected_rows(m);
+  if (loaded != line_count) {
+    return Status::errorf("LOAD DATA into '{}' stored {} of {} rows ({} warnings)", table, loaded, line_count,
+                          mysql_warning_count(m));
+  }
+  if (const unsigned w = mysql_warning_count(m); w > 0) {
+    spdlog::warn("LOAD DATA into '{}': {} warnings (values truncated or converted)", table, w);
+  }
+  return Status::ok();
+}
+
+Status MemsqlSink::load_once(const LoadJob& job, std::vector<int32_t>& fenced_out) {
   if (!conn_) {
     auto conn = MysqlConnection::connect(dsn_);
     if (!conn) return conn.status();
     conn_ = std::move(conn).value();
   }
   Status s = conn_->execute("START TRANSACTION");
-  if (s) s = load_data(rows, row_count);
-  if (s) s = conn_->execute("COMMIT");
-  if (!s) {
-    if (conn_->lost()) {
-      conn_.reset();  // reconnect on the next try
-    } else {
-      (void)conn_->execute("ROLLBACK");
+  // Fences first: the offset rows stay locked until COMMIT, so a competing member waits, then fails.
+  for (const PartitionSegment& seg : job.segments) {
+    if (!s || !fenced_) break;
+    bool won = false;
+    s = fence(seg, won);
+    if (s && !won) fenced_out.push_back(seg.partition);
+  }
+  if (s && fenced_out.empty()) {
+    std::vector<std::string_view> rows, dead;
+    for (const auto& seg : job.segments) {
+      if (seg.row_count) rows.push_back(seg.rows);
+      if (seg.dead_letter_count) dead.push_back(seg.dead_letters);
     }
+    if (job.row_count() > 0) s = load_data(config_.table, row_columns_, "utf8mb4", rows, job.row_count());
+    // Payloads are raw bytes (any encoding, NULs included): loaded as binary into a LONGBLOB.
+    if (s && job.dead_letter_count() > 0) {
+      s = load_data(config_.dead_letter_table, dead_letter_columns_, "binary", dead, job.dead_letter_count());
+    }
+    if (s) s = conn_->execute("COMMIT");
+  }
+  if (!s && conn_->lost()) {
+    conn_.reset();  // reconnect on the next try
+  } else if (!s || !fenced_out.empty()) {
+    (void)conn_->execute("ROLLBACK");
   }
   return s;
 }
 
-Status MemsqlSink::load_data(std::string_view rows, size_t row_count) {
-  LocalInfileStream stream(conn_->handle(), fmt::format("enrichd-stream-{}", ++stream_seq_), rows);
-  const std::string sql = fmt::format("LOAD DATA LOCAL INFILE '{}' {}", stream.name(), load_sql_prefix_);
-  MYSQL* m = conn_->handle();
-  if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
-    return Status::errorf("LOAD DATA into '{}': MySQL error {}: {}", config_.table, mysql_errno(m),
-                          mysql_error(m));
-  }
-  // LOCAL loads turn bad rows into warnings; a row count short of what was sent would be data loss.
-  const auto loaded = mysql_affected_rows(m);
-  if (loaded != row_count) {
-    return Status::errorf("LOAD DATA into '{}' stored {} of {} rows ({} warnings)", config_.table, loaded,
-                          row_count, mysql_warning_count(m));
-  }
-  if (const unsigned w = mysql_warning_count(m); w > 0) {
-    spdlog::warn("LOAD DATA into '{}': {} warnings (values truncated or converted)", config_.table, w);
-  }
-  return Status::ok();
-}
-
-Status MemsqlSink::load(std::string_view rows, size_t row_count) {
+Status MemsqlSink::load(LoadJob& job, std::vector<int32_t>& fenced_out) {
+  fenced_out.clear();
   auto backoff = std::chrono::milliseconds(200);
-  for (int64_t attempt = 0;; ++attempt) {
-    Status s = load_once(rows, row_count);
-    if (s) return s;
+  int64_t attempt = 0;
+  while (!job.segments.empty()) {
+    std::vector<int32_t> lost;
+    Status s = load_once(job, lost);
+    if (s && lost.empty()) return s;
+    if (s) {
+      // Drop the partitions another member owns and commit the rest.
+      std::erase_if(job.segments, [&](const PartitionSegment& seg) {
+        return std::find(lost.begin(), lost.end(), seg.partition) != lost.end();
+      });
+      fenced_out.insert(fenced_out.end(), lost.begin(), lost.end());
+      continue;
+    }
     if (attempt >= config_.load_retries) {
       return Status::errorf("giving up after {} tries: {}", attempt + 1, s.message());
     }
+    ++attempt;
     ++retries_;
-    spdlog::warn("load failed (try {} of {}), retrying in {} ms: {}", attempt + 1, config_.load_retries + 1,
+    spdlog::warn("load failed (try {} of {}), retrying in {} ms: {}", attempt, config_.load_retries + 1,
                  backoff.count(), s.message());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
   }
+  return Status::ok();
 }
 
 }  // namespace enrichd

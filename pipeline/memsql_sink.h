@@ -1,48 +1,60 @@
-// The MemSQL/SingleStore sink: encoded rows streamed from memory with LOAD DATA LOCAL INFILE inside one
-// transaction per batch. The LOCAL INFILE handler serves only the stream name this sink put in its own
-// statement, so a server can never make the client read a file from disk.
+// The MemSQL/SingleStore sink: each batch is one transaction holding, per partition, the fenced offset
+// update (exactly-once), the rows (LOAD DATA LOCAL INFILE streamed from memory) and the dead letters. The
+// LOCAL INFILE handler serves only the stream this sink named, so a server can never make it read a file.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host/status.h"
 #include "pipeline/config.h"
+#include "pipeline/load_job.h"
 #include "pipeline/mysql_connection.h"
 
 namespace enrichd {
 
 class MemsqlSink {
  public:
-  // Connects (error names sink.dsn and the address), creates the table if missing and allowed, and checks
-  // that an existing table has the expected columns.
-  static Result<std::unique_ptr<MemsqlSink>> open(const SinkConfig& config);
+  // Connects (errors name sink.dsn and the address), creates the tables if missing and allowed, and
+  // checks that existing ones have the expected columns. `group`/`topic` key the stored offsets;
+  // `fenced` turns on the exactly-once offset update (only meaningful for a source with offsets).
+  static Result<std::unique_ptr<MemsqlSink>> open(const SinkConfig& config, std::string group,
+                                                  std::string topic, bool fenced);
 
-  // Loads `rows` (LOAD DATA text, `row_count` lines) and commits. On failure the transaction is rolled
-  // back and retried with backoff (reconnecting when the connection was lost); an error is returned only
-  // when every try failed, and then nothing of this batch is committed.
-  Status load(std::string_view rows, size_t row_count);
+  // Loads and commits `job`. Partitions whose fenced offset update fails (another member loaded them
+  // first) are removed from `job` and reported in `fenced_out`; the rest commit. Other failures roll
+  // back and retry with backoff (reconnecting when the connection was lost); an error is returned only
+  // when every try failed, and then nothing of the job is committed.
+  Status load(LoadJob& job, std::vector<int32_t>& fenced_out);
 
-  const std::string& table() const { return config_.table; }
   uint64_t retries() const { return retries_; }
 
  private:
-  MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn);
-  Status load_once(std::string_view rows, size_t row_count);
-  // The LOAD DATA statement alone, inside the transaction load_once opened.
-  Status load_data(std::string_view rows, size_t row_count);
-  Status ensure_table();
+  MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn, std::string group,
+             std::string topic, bool fenced);
+  // One transaction. Fills `fenced_out` and rolls back when a fence fails.
+  Status load_once(const LoadJob& job, std::vector<int32_t>& fenced_out);
+  Status fence(const PartitionSegment& segment, bool& won);
+  Status load_data(const std::string& table, const std::string& columns, std::string_view charset,
+                   std::vector<std::string_view> chunks, size_t line_count);
+  Status ensure_tables();
+  Status ensure_table(const std::string& table, const std::string& ddl,
+                      const std::vector<std::string_view>& columns);
 
   SinkConfig config_;
   MysqlDsn dsn_;
   std::unique_ptr<MysqlConnection> conn_;
-  std::string load_sql_prefix_;
+  std::string group_, topic_;
+  bool fenced_;
+  std::string row_columns_, dead_letter_columns_;
   uint64_t stream_seq_ = 0;
   uint64_t retries_ = 0;
 };
 
-// The CREATE TABLE statement (MySQL dialect) for the output table.
+// CREATE TABLE statements (MySQL dialect).
 std::string create_table_sql(const std::string& table);
+std::string create_dead_letter_table_sql(const std::string& table);
 
 }  // namespace enrichd

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -11,18 +12,13 @@
 #include "pipeline/bounded_queue.h"
 #include "pipeline/enrich_stage.h"
 #include "pipeline/event_filter.h"
+#include "pipeline/load_job.h"
+#include "pipeline/offset_store.h"
 
 namespace enrichd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// What the worker hands the sink: encoded rows plus the offsets they make safe to commit.
-struct LoadJob {
-  std::string rows;
-  size_t row_count = 0;
-  std::vector<PartitionOffset> next_offsets;
-};
 
 // Printable, bounded excerpt of a payload for the log.
 std::string excerpt(std::string_view payload) {
@@ -38,6 +34,37 @@ std::string excerpt(std::string_view payload) {
   }
   if (payload.size() > kMax) out += fmt::format("... ({} bytes)", payload.size());
   return out;
+}
+
+// Groups a parsed batch by partition: rows and dead letters of each partition with the offsets they cover.
+LoadJob make_load_job(const SourceBatch& item, const EventBatch& events, const std::vector<DeadLetter>& dead,
+                      const GeoTable& geo, const CategoryTable& categories, const std::string& topic) {
+  LoadJob job;
+  std::map<int32_t, size_t> index;
+  for (const PartitionOffset& po : item.raw.next_offsets()) {
+    index[po.partition] = job.segments.size();
+    PartitionSegment seg;
+    seg.partition = po.partition;
+    seg.next_offset = po.next_offset;
+    for (const PartitionStart& st : item.starts) {
+      if (st.partition == po.partition) {
+        seg.start_offset = st.start_offset;
+        seg.epoch = st.epoch;
+      }
+    }
+    job.segments.push_back(std::move(seg));
+  }
+  for (uint32_t row : events.selected) {
+    PartitionSegment& seg = job.segments[index.at(events.position[row].partition)];
+    encode_row(events, row, geo, categories, seg.rows);
+    ++seg.row_count;
+  }
+  for (const DeadLetter& d : dead) {
+    PartitionSegment& seg = job.segments[index.at(d.position.partition)];
+    encode_dead_letter(d, topic, seg.dead_letters);
+    ++seg.dead_letter_count;
+  }
+  return job;
 }
 
 // The first failure wins; every queue is aborted so all stages stop promptly.
@@ -85,12 +112,11 @@ std::string PipelineStats::summary() const {
   const double active = active_seconds();
   const double rate = active > 0 ? static_cast<double>(messages.load()) / active : 0;
   return fmt::format(
-      "{} messages ({:.1f} MB), {} events parsed, {} filtered, {} rows loaded in {} batches, {} dead "
-      "letters{}; "
-      "{:.3f} s active, {:.0f} messages/s",
+      "{} messages ({:.1f} MB), {} events parsed, {} filtered, {} rows loaded in {} batches, "
+      "{} dead letters{} ({} stored); {:.3f} s active, {:.0f} messages/s",
       messages.load(), static_cast<double>(payload_bytes.load()) / 1e6, events_parsed.load(),
       events_filtered.load(), rows_loaded.load(), batches_loaded.load(), dead_letters_total(),
-      dl.empty() ? "" : " (" + dl + ")", active, rate);
+      dl.empty() ? "" : " (" + dl + ")", dead_letters_stored.load(), active, rate);
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
@@ -113,18 +139,31 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   p->backend_ = std::move(backend).value();
   spdlog::info("backend: {}", p->backend_->name());
 
-  auto sink = MemsqlSink::open(config.sink);
+  // Offsets live in the database only for a Kafka source in exactly-once mode; a file replay has none.
+  const bool kafka = config.source.kind == SourceKind::kKafka;
+  const bool fenced = kafka && config.sink.delivery == Delivery::kExactlyOnce;
+  auto sink = MemsqlSink::open(config.sink, config.source.group,
+                               kafka ? config.source.topic : config.source.path, fenced);
   if (!sink) return sink.status();
   p->sink_ = std::move(sink).value();
 
-  auto source = make_source(config.source);
+  std::unique_ptr<OffsetStore> offsets;
+  if (fenced) {
+    auto store = OffsetStore::open(*parse_mysql_dsn(config.sink.dsn), config.sink.offsets_table,
+                                   config.source.group, config.source.topic);
+    if (!store) return store.status().with_context("config key 'sink.dsn'");
+    offsets = std::move(store).value();
+  }
+  auto source = make_source(config.source, std::move(offsets));
   if (!source) return source.status();
   p->source_ = std::move(source).value();
+  spdlog::info("delivery: {}", fenced ? "exactly-once (offsets stored with the rows in the database)"
+                                      : "at-least-once (Kafka offsets committed after the database commit)");
   return p;
 }
 
 Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
-  BoundedQueue<RawBatch> raw_queue(static_cast<size_t>(config_.batch.queue_depth));
+  BoundedQueue<SourceBatch> raw_queue(static_cast<size_t>(config_.batch.queue_depth));
   BoundedQueue<LoadJob> load_queue(static_cast<size_t>(config_.batch.queue_depth));
   FailureLatch failure;
   auto fail = [&](Status s) {
@@ -144,8 +183,9 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         if (consumed >= limits.max_messages) break;
         want = std::min<uint64_t>(want, limits.max_messages - consumed);
       }
-      RawBatch batch;
-      if (Status s = source_->next_batch(batch, want, linger, stop); !s) {
+      SourceBatch item;
+      RawBatch& batch = item.raw;
+      if (Status s = source_->next_batch(batch, item.starts, want, linger, stop); !s) {
         fail(s);
         break;
       }
@@ -162,7 +202,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
       consumed += batch.size();
       stats_.messages += batch.size();
       stats_.payload_bytes += batch.payload_bytes();
-      if (!raw_queue.push(std::move(batch))) break;
+      if (!raw_queue.push(std::move(item))) break;
     }
     raw_queue.close();
   });
@@ -173,15 +213,15 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
     EnrichStage enrich(*backend_, geo_, categories_);
     EventBatch events;
     std::vector<DeadLetter> dead;
-    while (auto raw = raw_queue.pop()) {
+    while (auto item = raw_queue.pop()) {
+      const RawBatch& raw = item->raw;
       events.clear();
       dead.clear();
-      parser.parse(*raw, events, dead);
+      parser.parse(raw, events, dead);
       stats_.events_parsed += events.size();
       for (const DeadLetter& d : dead) {
-        // Dead-letter storage in the database is a later issue; until then each is logged in full detail.
         const uint64_t n = stats_.dead_letters[static_cast<size_t>(d.reason)]++;
-        if (n < 100 || n % 1000 == 0) {
+        if (n < 20 || n % 1000 == 0) {
           spdlog::warn("dead letter: reason={} field={} partition={} offset={} payload='{}'",
                        to_string(d.reason), d.field.empty() ? "-" : d.field, d.position.partition,
                        d.position.offset, excerpt(d.payload));
@@ -192,30 +232,42 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         fail(s.with_context("enrich"));
         break;
       }
-      LoadJob job;
-      encode_rows(events, geo_, categories_, job.rows);
-      job.row_count = events.selected.size();
-      job.next_offsets = raw->next_offsets();
-      if (!load_queue.push(std::move(job))) break;
+      if (!load_queue.push(make_load_job(*item, events, dead, geo_, categories_, source_->topic()))) break;
     }
     load_queue.close();
   });
 
-  // The sink runs here: load, commit, then acknowledge the offsets (at-least-once).
+  // The sink runs here: load and commit (with the fenced offsets in exactly-once mode), then commit the
+  // offsets to Kafka too (for lag monitoring, and what at-least-once relies on).
+  std::map<int32_t, uint64_t> stale_through_epoch;  // work of these epochs was fenced out: drop it
+  std::vector<int32_t> fenced_out;
   auto last_progress = Clock::now();
   while (auto job = load_queue.pop()) {
-    if (job->row_count > 0) {
-      if (Status s = sink_->load(job->rows, job->row_count); !s) {
-        fail(s.with_context("sink"));
-        break;
-      }
+    std::erase_if(job->segments, [&](const PartitionSegment& seg) {
+      auto it = stale_through_epoch.find(seg.partition);
+      return it != stale_through_epoch.end() && seg.epoch <= it->second;
+    });
+    std::map<int32_t, uint64_t> epochs;
+    for (const auto& seg : job->segments) epochs[seg.partition] = seg.epoch;
+    if (Status s = sink_->load(*job, fenced_out); !s) {
+      fail(s.with_context("sink"));
+      break;
     }
-    stats_.rows_loaded += job->row_count;
+    for (int32_t partition : fenced_out) {
+      // Another member loaded this range: this one's work on the partition up to now is void.
+      stale_through_epoch[partition] = epochs[partition];
+      source_->request_reseek(partition);
+      ++stats_.fenced_out;
+    }
+    std::vector<PartitionOffset> next_offsets;
+    for (const auto& seg : job->segments) next_offsets.push_back({seg.partition, seg.next_offset});
+    stats_.rows_loaded += job->row_count();
+    stats_.dead_letters_stored += job->dead_letter_count();
     ++stats_.batches_loaded;
     stats_.last_commit_ns = now_ns();
-    if (Status s = source_->acknowledge(job->next_offsets); !s) {
-      // The rows are in the database; a failed commit only means they may be delivered again.
-      spdlog::warn("{} (rows are loaded; they may be re-delivered)", s.message());
+    if (Status s = source_->acknowledge(next_offsets); !s) {
+      // The rows are in the database; a failed Kafka commit only matters to at-least-once (re-delivery).
+      spdlog::warn("{} (rows are loaded)", s.message());
     }
     if (Clock::now() - last_progress >= std::chrono::seconds(5)) {
       spdlog::info("progress: {}", stats_.summary());

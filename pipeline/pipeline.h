@@ -18,6 +18,12 @@
 
 namespace enrichd {
 
+// A batch as the source thread hands it on: messages plus where each partition's run of them starts.
+struct SourceBatch {
+  RawBatch raw;
+  std::vector<PartitionStart> starts;
+};
+
 struct RunLimits {
   uint64_t max_messages = 0;               // stop after this many messages (0: no limit)
   std::chrono::milliseconds idle_exit{0};  // stop after this long without a message (0: never)
@@ -31,6 +37,8 @@ struct PipelineStats {
   std::atomic<uint64_t> events_filtered{0};
   std::atomic<uint64_t> rows_loaded{0};
   std::atomic<uint64_t> batches_loaded{0};
+  std::atomic<uint64_t> dead_letters_stored{0};
+  std::atomic<uint64_t> fenced_out{0};  // partition segments dropped because another member loaded them
   std::array<std::atomic<uint64_t>, kDeadLetterReasonCount> dead_letters{};
   // Steady-clock nanoseconds of the first message received and of the last commit: the throughput
   // figure is over this span (start-up and group joining excluded).

@@ -2,12 +2,14 @@
 
 #include "pipeline/file_source.h"
 #include "pipeline/kafka_source.h"
+#include "pipeline/offset_store.h"
 
 namespace enrichd {
 
-Result<std::unique_ptr<Source>> make_source(const SourceConfig& config) {
+Result<std::unique_ptr<Source>> make_source(const SourceConfig& config,
+                                            std::unique_ptr<OffsetStore> offsets) {
   if (config.kind == SourceKind::kFile) return FileSource::open(config.path);
-  return KafkaSource::open(config);
+  return KafkaSource::open(config, std::move(offsets));
 }
 
 }  // namespace enrichd

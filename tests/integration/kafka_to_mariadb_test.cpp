@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "pipeline/mock_broker.h"
@@ -60,7 +62,9 @@ table = "{}"
   }
 
   void TearDown() override {
-    if (db_) (void)db_->execute("DROP TABLE IF EXISTS `" + table_ + "`");
+    if (!db_) return;
+    (void)db_->execute("DROP TABLE IF EXISTS `" + table_ + "`, `" + table_ + "_dead_letters`");
+    (void)db_->execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group_ + "'");
   }
 
   // Good events get ids from next_id_; every 29th message is broken in one of several ways.
@@ -141,6 +145,33 @@ table = "{}"
     EXPECT_EQ(rows->size(), expected_rows());
   }
 
+  // The dead-letter table holds every broken message sent, once each, with its exact bytes.
+  void expect_dead_letters_match_sent() {
+    auto rows = db_->query("SELECT kafka_partition, kafka_offset, reason, payload FROM `" + table_ +
+                           "_dead_letters` WHERE topic = '" + topic_ + "'");
+    ASSERT_TRUE(rows) << rows.status().message();
+    std::map<std::pair<std::string, std::string>, int> seen;
+    std::multiset<std::string> payloads;
+    for (const auto& r : *rows) {
+      ++seen[{r[0], r[1]}];
+      payloads.insert(r[3]);
+    }
+    for (const auto& [pos, n] : seen) EXPECT_EQ(n, 1) << "dead letter at " << pos.first << ":" << pos.second;
+    EXPECT_EQ(rows->size(), bad_sent_);
+    std::multiset<std::string> expected;
+    for (uint64_t k = 0; k < bad_sent_; ++k) expected.insert(broken_message(k));
+    EXPECT_TRUE(payloads == expected) << "stored dead-letter payloads differ from the broken messages sent";
+  }
+
+  // Sum of the next offsets stored in the database for this group and topic.
+  int64_t stored_offsets_total() {
+    auto rows = db_->query(
+        "SELECT IFNULL(SUM(GREATEST(next_offset, 0)), 0) FROM enrichd_offsets WHERE "
+        "consumer_group = '" +
+        group_ + "' AND topic = '" + topic_ + "'");
+    return rows && !rows->empty() ? std::stoll((*rows)[0][0]) : -1;
+  }
+
   int64_t committed_total() {
     int64_t total = 0;
     for (const auto& [p, off] :
@@ -159,7 +190,9 @@ table = "{}"
   static constexpr int kPartitions = 3;
   std::unique_ptr<MysqlConnection> db_;
   std::unique_ptr<MockBroker> broker_;
-  std::string topic_ = "engagements", group_ = "enrichd-it", dir_, table_;
+  // A fresh group per test: offsets stored in the database by earlier runs must not apply to this broker.
+  std::string topic_ = "engagements", group_ = "enrichd-it-" + std::to_string(std::random_device{}()), dir_,
+              table_;
   std::mt19937_64 rng_{42};
   std::map<uint64_t, SentEvent> sent_;
   uint64_t next_id_ = 1, bad_sent_ = 0;
@@ -174,7 +207,9 @@ TEST_F(KafkaToMariadb, EveryGoodEventLoadedOnceWithExpectedEnrichment) {
   const int rc = run.wait(90s);
   ASSERT_EQ(rc, 0) << run.stderr_text();
   expect_table_matches_sent();
-  // Offsets are committed only after the rows are in the database, and all of them were.
+  expect_dead_letters_match_sent();
+  // The offsets stored with the rows cover every message; Kafka's commit follows the database's.
+  EXPECT_EQ(stored_offsets_total(), 3000);
   EXPECT_EQ(committed_total(), 3000);
   // Broken messages were counted, not loaded, and did not stop the good ones around them.
   EXPECT_NE(run.stderr_text().find(fmt::format("{} dead letters", bad_sent_)), std::string::npos)
@@ -201,7 +236,63 @@ TEST_F(KafkaToMariadb, SigtermDrainsLoadsCommitsAndRestartResumes) {
   ChildProcess again(run_args({"--max-messages", "600"}), dir_);
   ASSERT_EQ(again.wait(90s), 0) << again.stderr_text();
   expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(stored_offsets_total(), 1800);
   EXPECT_EQ(committed_total(), 1800);
+}
+
+// kill -9 at random moments while events flow (during group joins, mid-batch, between loads), restart
+// each time, and at the end every event is in the table once and every broken message once in the
+// dead-letter table: offsets are stored in the same transaction as the rows.
+TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
+  // Small batches, so that a run loads in many transactions and a kill can land between or inside them.
+  std::string config = read_file(dir_ + "/enrichd.toml");
+  config.replace(config.find("max_events = 700"), 16, "max_events = 40");
+  write_file(dir_ + "/enrichd.toml", config);
+  std::mt19937_64 chaos(std::random_device{}());
+  size_t produced = 0;
+  int64_t committed_before = 0;
+  int rounds_that_loaded = 0;
+  for (int round = 0; round < 10; ++round) {
+    const auto messages = make_messages(800);
+    ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, messages));
+    produced += messages.size();
+    ChildProcess run(run_args({}), dir_);
+    // Kill at a random moment after the run joined the group: before, inside or between its loads.
+    const auto joined_by = std::chrono::steady_clock::now() + 60s;
+    while (run.stderr_text().find("kafka: assigned") == std::string::npos &&
+           std::chrono::steady_clock::now() < joined_by) {
+      std::this_thread::sleep_for(20ms);
+    }
+    // Mostly after the first commit of this run (mid-load), sometimes before anything was fetched.
+    if (chaos() % 4 != 0) {
+      const auto loading_by = std::chrono::steady_clock::now() + 10s;
+      while (stored_offsets_total() == committed_before && std::chrono::steady_clock::now() < loading_by) {
+        std::this_thread::sleep_for(2ms);
+      }
+    }
+    const auto delay = std::chrono::milliseconds(chaos() % 15);
+    std::this_thread::sleep_for(delay);
+    run.signal(SIGKILL);
+    EXPECT_EQ(run.wait(10s), 128 + SIGKILL) << "round " << round;
+    const int64_t committed = stored_offsets_total();
+    rounds_that_loaded += committed > committed_before && committed < static_cast<int64_t>(produced);
+    std::cout << "round " << round << ": killed, " << committed << " of " << produced
+              << " messages committed\n";
+    committed_before = committed;
+  }
+  // The kills must have hit runs in the middle of loading, or this test proves nothing.
+  EXPECT_GE(rounds_that_loaded, 3);
+  // What the killed runs committed is exactly what the stored offsets say; the last run loads the rest.
+  const int64_t remaining = static_cast<int64_t>(produced) - stored_offsets_total();
+  ASSERT_GE(remaining, 0);
+  if (remaining > 0) {
+    ChildProcess last(run_args({"--max-messages", std::to_string(remaining)}), dir_);
+    ASSERT_EQ(last.wait(120s), 0) << last.stderr_text();
+  }
+  expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(stored_offsets_total(), static_cast<int64_t>(produced));
 }
 
 }  // namespace

@@ -17,13 +17,6 @@ extern char** environ;
 namespace enrichd::testing_support {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 rd_kafka_t* new_client(rd_kafka_type_t type, const std::string& brokers, const std::string& group) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[256];
@@ -45,6 +38,13 @@ std::string make_temp_dir(const std::string& prefix) {
   const auto dir = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 void write_file(const std::string& path, const std::string& contents) {

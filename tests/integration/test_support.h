@@ -21,6 +21,7 @@ std::string enrichd_binary();
 // A fresh directory for one test.
 std::string make_temp_dir(const std::string& prefix);
 void write_file(const std::string& path, const std::string& contents);
+std::string read_file(const std::string& path);
 
 class ChildProcess {
  public:

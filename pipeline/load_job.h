@@ -1,0 +1,38 @@
+// What the worker hands the sink: per partition, the encoded rows and dead letters of one batch and the
+// offsets they cover, so that the sink can fence, load and commit them together (or drop one partition's
+// work when another member got there first).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace enrichd {
+
+struct PartitionSegment {
+  int32_t partition = 0;
+  int64_t start_offset = -1;  // the consumer's position before these messages (-1: never stored)
+  int64_t next_offset = 0;    // last offset + 1
+  uint64_t epoch = 0;         // the source's position epoch for the partition
+  std::string rows;           // LOAD DATA text of the output table
+  size_t row_count = 0;
+  std::string dead_letters;  // LOAD DATA text of the dead-letter table
+  size_t dead_letter_count = 0;
+};
+
+struct LoadJob {
+  std::vector<PartitionSegment> segments;
+
+  size_t row_count() const {
+    size_t n = 0;
+    for (const auto& s : segments) n += s.row_count;
+    return n;
+  }
+  size_t dead_letter_count() const {
+    size_t n = 0;
+    for (const auto& s : segments) n += s.dead_letter_count;
+    return n;
+  }
+};
+
+}  // namespace enrichd
