@@ -40,21 +40,29 @@ Result<std::unique_ptr<OffsetStore>> OffsetStore::open(const MysqlDsn& dsn, std:
 }
 
 Result<int64_t> OffsetStore::claim(int32_t partition) {
-  const std::string key = fmt::format("{}, {}, {}", sql_string(group_), sql_string(topic_), partition);
-  if (Status s = conn_->execute(fmt::format(
-          "INSERT IGNORE INTO {} (consumer_group, topic, kafka_partition, next_offset) VALUES ({}, {})",
-          quote_identifier(table_), key, kNoStoredOffset));
-      !s) {
-    return s;
-  }
-  auto rows = conn_->query(fmt::format(
+  // A plain SELECT is a non-locking read of the last committed value: it never waits for a member that
+  // is mid-transaction on this row (even one frozen there). If that member then commits, this member's
+  // fenced update fails and it seeks again, so reading the older value is safe.
+  const std::string select = fmt::format(
       "SELECT next_offset FROM {} WHERE consumer_group = {} AND topic = {} AND kafka_partition = {}",
-      quote_identifier(table_), sql_string(group_), sql_string(topic_), partition));
+      quote_identifier(table_), sql_string(group_), sql_string(topic_), partition);
+  auto rows = conn_->query(select);
   if (!rows) return rows.status();
-  uint64_t v = 0;
-  if (rows->size() != 1) return Status::errorf("offsets row for partition {} vanished", partition);
+  if (rows->empty()) {
+    if (Status s = conn_->execute(fmt::format("INSERT IGNORE INTO {} (consumer_group, topic, "
+                                              "kafka_partition, next_offset) VALUES ({}, {}, {}, {})",
+                                              quote_identifier(table_), sql_string(group_),
+                                              sql_string(topic_), partition, kNoStoredOffset));
+        !s) {
+      return s;
+    }
+    rows = conn_->query(select);
+    if (!rows) return rows.status();
+  }
+  if (rows->size() != 1) return Status::errorf("no offsets row for partition {}", partition);
   const std::string& text = (*rows)[0][0];
   if (text == "-1") return kNoStoredOffset;
+  uint64_t v = 0;
   if (!parse_u64(text, v))
     return Status::errorf("offsets table holds '{}' for partition {}", text, partition);
   return static_cast<int64_t>(v);

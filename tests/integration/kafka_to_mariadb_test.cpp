@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <set>
@@ -293,6 +294,86 @@ TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
   expect_table_matches_sent();
   expect_dead_letters_match_sent();
   EXPECT_EQ(stored_offsets_total(), static_cast<int64_t>(produced));
+}
+
+// Two members of one group share the partitions; one is killed mid-run, the other takes its partitions
+// over from the offsets stored in the database, and the result is still exactly once.
+TEST_F(KafkaToMariadb, TwoMembersShareTheLoadAndSurviveOneBeingKilled) {
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(3000)));
+  ChildProcess a(run_args({}), dir_);
+  ChildProcess b(run_args({}), dir_);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  auto joined = [](const ChildProcess& p) {
+    return p.stderr_text().find("kafka: assigned") != std::string::npos;
+  };
+  while (!(joined(a) && joined(b)) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(joined(a) && joined(b)) << a.stderr_text() << b.stderr_text();
+  // Sharing: neither member holds all three partitions while both are in the group.
+  const auto partitions_of = [](const std::string& log) {
+    const size_t at = log.rfind("kafka: assigned");
+    const size_t end = log.find('\n', at);
+    const std::string line = log.substr(at, end - at);
+    return std::count(line.begin(), line.end(), '[');
+  };
+  EXPECT_LT(partitions_of(a.stderr_text()), kPartitions) << a.stderr_text();
+  EXPECT_LT(partitions_of(b.stderr_text()), kPartitions) << b.stderr_text();
+
+  a.signal(SIGKILL);
+  EXPECT_EQ(a.wait(10s), 128 + SIGKILL);
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1500)));
+  const auto loaded_by = std::chrono::steady_clock::now() + 90s;
+  while (stored_offsets_total() < 4500 && std::chrono::steady_clock::now() < loaded_by) {
+    std::this_thread::sleep_for(100ms);
+  }
+  b.signal(SIGTERM);
+  ASSERT_EQ(b.wait(30s), 0) << b.stderr_text();
+  expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(stored_offsets_total(), 4500);
+}
+
+// A member paused (SIGSTOP) past its session timeout is replaced; when it wakes it still holds batches
+// for partitions it no longer owns. Its fenced offset updates fail, so it can never write them.
+TEST_F(KafkaToMariadb, PausedZombieMemberIsFencedOut) {
+  std::string config = read_file(dir_ + "/enrichd.toml");
+  config.replace(config.find("max_events = 700"), 16, "max_events = 40");
+  write_file(dir_ + "/enrichd.toml", config);
+  ChildProcess a(run_args({}), dir_);
+  const auto joined_by = std::chrono::steady_clock::now() + 60s;
+  while (a.stderr_text().find("kafka: assigned") == std::string::npos &&
+         std::chrono::steady_clock::now() < joined_by) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(2000)));
+  const auto loading_by = std::chrono::steady_clock::now() + 30s;
+  while (stored_offsets_total() == 0 && std::chrono::steady_clock::now() < loading_by) {
+    std::this_thread::sleep_for(2ms);
+  }
+  a.signal(SIGSTOP);  // frozen mid-load: an open transaction, and batches in its queues
+  const int64_t frozen_at = stored_offsets_total();
+  ChildProcess b(run_args({}), dir_);
+  // B takes A's partitions once A's session expires; A's open transaction still holds their offset rows.
+  const auto b_joined_by = std::chrono::steady_clock::now() + 60s;
+  while (b.stderr_text().find("kafka: assigned") == std::string::npos &&
+         std::chrono::steady_clock::now() < b_joined_by) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(b.stderr_text().find("kafka: assigned"), std::string::npos) << b.stderr_text();
+  EXPECT_EQ(stored_offsets_total(), frozen_at) << "nothing commits while the zombie holds the rows";
+  a.signal(SIGCONT);  // the zombie wakes with stale batches for partitions it no longer owns
+  const auto loaded_by = std::chrono::steady_clock::now() + 90s;
+  while (stored_offsets_total() < 2000 && std::chrono::steady_clock::now() < loaded_by) {
+    std::this_thread::sleep_for(100ms);
+  }
+  a.signal(SIGTERM);
+  b.signal(SIGTERM);
+  EXPECT_EQ(a.wait(30s), 0) << a.stderr_text();
+  EXPECT_EQ(b.wait(30s), 0) << b.stderr_text();
+  expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(stored_offsets_total(), 2000);
 }
 
 }  // namespace
