@@ -217,6 +217,18 @@ TEST_F(KafkaToMariadb, EveryGoodEventLoadedOnceWithExpectedEnrichment) {
       << run.stderr_text().substr(run.stderr_text().size() > 2000 ? run.stderr_text().size() - 2000 : 0);
 }
 
+TEST_F(KafkaToMariadb, AtLeastOnceCommitsToKafkaAfterTheDatabase) {
+  write_file(dir_ + "/enrichd.toml", read_file(dir_ + "/enrichd.toml") + "delivery = \"at-least-once\"\n");
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1000)));
+  ChildProcess run(run_args({"--max-messages", "1000"}), dir_);
+  ASSERT_EQ(run.wait(90s), 0) << run.stderr_text();
+  EXPECT_NE(run.stderr_text().find("delivery: at-least-once"), std::string::npos);
+  expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(committed_total(), 1000);
+  EXPECT_EQ(stored_offsets_total(), 0) << "at-least-once keeps no offsets in the database";
+}
+
 TEST_F(KafkaToMariadb, SigtermDrainsLoadsCommitsAndRestartResumes) {
   ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1200)));
   {
