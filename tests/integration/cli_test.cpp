@@ -59,6 +59,14 @@ TEST_F(EnrichdCli, UnknownSectionAndBadTypesAreNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'batch.linger_ms' must be an integer"), std::string::npos) << r.err;
 
+  r = run_with(config("mysql://root@127.0.0.1:1/enrichd") + "delivery = \"twice\"\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'sink.delivery' is 'twice'"), std::string::npos) << r.err;
+
+  r = run_with(config("mysql://root@127.0.0.1:1/enrichd") + "offsets_table = \"x;drop\"\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'sink.offsets_table' is 'x;drop'"), std::string::npos) << r.err;
+
   r = run_with("[source\nkind = 1\n");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("c.toml:1:"), std::string::npos) << "a TOML syntax error names the line: " << r.err;

@@ -211,5 +211,24 @@ TEST(EncodeRowsTest, OutputColumnsMatchTheLayout) {
   }
 }
 
+TEST(EncodeDeadLetterTest, KeepsRawPayloadBytesAndMarksAMissingField) {
+  DeadLetter d;
+  d.reason = DeadLetterReason::kMalformedJson;
+  d.position = {7, 12345};
+  d.payload = std::string("{\"a\":\t1\n\\", 9) + std::string(1, '\0') + "\xff";
+  std::string out;
+  encode_dead_letter(d, "engage\tments", out);
+  EXPECT_EQ(out, "engage\\tments\t7\t12345\tmalformed_json\t\\N\t{\"a\":\\t1\\n\\\\\\0\xff\n");
+
+  d.reason = DeadLetterReason::kBadIp;
+  d.field = "ip";
+  out.clear();
+  encode_dead_letter(d, "t", out);
+  const auto fields = split(out.substr(0, out.size() - 1), '\t');
+  ASSERT_EQ(fields.size(), kDeadLetterColumns.size());
+  EXPECT_EQ(fields[3], "bad_ip");
+  EXPECT_EQ(fields[4], "ip");
+}
+
 }  // namespace
 }  // namespace enrichd
