@@ -121,6 +121,36 @@ TEST(ScalarBackendTest, DefaultViewsMissEverything) {
   EXPECT_EQ(out, std::vector<uint32_t>(keys.size(), kNoRecord));
 }
 
+// Every backend that can run here refuses mismatched sizes without writing, and misses everything in
+// empty views.
+TEST(BackendConformanceTest, AvailableBackendsCheckSizesAndHandleEmptyViews) {
+  for (const auto& info : list_backends()) {
+    if (!info.available) continue;
+    SCOPED_TRACE(info.name);
+    auto backend = make_backend(info.name);
+    ASSERT_TRUE(backend.is_ok()) << backend.status().message();
+    const GeoTableView geo{};
+    const CategoryTableView cats{};
+    const std::vector<uint32_t> a4 = {0, 1, UINT32_MAX};
+    const std::vector<Ipv6> a6 = {{0, 0}, {1, 2}, {UINT64_MAX, UINT64_MAX}};
+    const std::vector<uint64_t> keys = {0, 7, UINT64_MAX};
+    std::vector<uint32_t> small(2, 12345);
+    EXPECT_THAT((*backend)->geo_lookup_v4(geo, a4, small).message(), HasSubstr("3 inputs but room for 2"));
+    EXPECT_FALSE((*backend)->geo_lookup_v6(geo, a6, small).is_ok());
+    EXPECT_FALSE((*backend)->category_join(cats, keys, small).is_ok());
+    EXPECT_EQ(small, std::vector<uint32_t>(2, 12345));
+    std::vector<uint32_t> out(3, 0);
+    ASSERT_TRUE((*backend)->geo_lookup_v4(geo, a4, out).is_ok());
+    EXPECT_EQ(out, std::vector<uint32_t>(3, kNoRecord));
+    std::fill(out.begin(), out.end(), 0);
+    ASSERT_TRUE((*backend)->geo_lookup_v6(geo, a6, out).is_ok());
+    EXPECT_EQ(out, std::vector<uint32_t>(3, kNoRecord));
+    std::fill(out.begin(), out.end(), 0);
+    ASSERT_TRUE((*backend)->category_join(cats, keys, out).is_ok());
+    EXPECT_EQ(out, std::vector<uint32_t>(3, kNoRecord));
+  }
+}
+
 // Every backend that can run here gives exactly the scalar reference answers.
 TEST(BackendConformanceTest, AvailableBackendsMatchScalarReference) {
   std::mt19937_64 rng(8);
@@ -191,6 +221,17 @@ TEST(BackendConformanceTest, AvailableBackendsMatchScalarReference) {
     EXPECT_EQ(got4, want4);
     EXPECT_EQ(got6, want6);
     EXPECT_EQ(got_cat, want_cat);
+    // Short batches (backends work in groups and prefetch ahead) give the same answers as a prefix.
+    for (size_t n : {0, 1, 2, 15, 16, 17, 33}) {
+      SCOPED_TRACE(n);
+      std::vector<uint32_t> out(n);
+      ASSERT_TRUE((*backend)->geo_lookup_v4(geo->view(), std::span(q4).first(n), out).is_ok());
+      EXPECT_TRUE(std::equal(out.begin(), out.end(), want4.begin()));
+      ASSERT_TRUE((*backend)->geo_lookup_v6(geo->view(), std::span(q6).first(n), out).is_ok());
+      EXPECT_TRUE(std::equal(out.begin(), out.end(), want6.begin()));
+      ASSERT_TRUE((*backend)->category_join(cats.view(), std::span(keys).first(n), out).is_ok());
+      EXPECT_TRUE(std::equal(out.begin(), out.end(), want_cat.begin()));
+    }
     ++tested;
   }
   EXPECT_GE(tested, 1);

@@ -1,0 +1,64 @@
+// The AVX2 search kernels (avx2_kernels.cpp, the one file compiled with -mavx2 -mbmi2 -mpopcnt) and the
+// plain-data description of the search index they walk. Only POD types and <cstddef>/<cstdint> here: the
+// kernel file must not instantiate any inline function or template that other files also instantiate,
+// or the linker could keep the AVX2 copy for the whole binary (see avx2_kernels.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace enrichd::avx2 {
+
+// The index over one sorted array of range starts S[0..n): a static search tree (S+ tree: every node one
+// or two cache lines of keys, B keys and B+1 children, layers stored root first) over the "fence keys"
+// F[i] = S[c(i+1)], the first key of every leaf block after the first. Leaf blocks are cache-line aligned
+// in memory: block b >= 1 starts at index c(b) = b*kBlock - mis, block 0 is [0, c(1)).
+//
+// The tree only says which leaf block to read; the kernel then counts the keys <= x in that block of the
+// view's own array and checks the answer against it (S[p] <= x < S[p+1]). A query whose check fails (an
+// index built for another array at the same address and size) goes to the fallback, so a stale index can
+// cost time but never give a wrong answer.
+struct TreeIndex {
+  const void* nodes = nullptr;            // all layers, root first, 64-byte aligned
+  const uint32_t* layer_begin = nullptr;  // first node of each layer (root = layer 0)
+  const uint32_t* layer_nodes = nullptr;  // node count of each layer
+  uint32_t layers = 0;                    // 0 when there are no fence keys (n <= one block)
+  uint64_t fences = 0;                    // m: number of fence keys; a query's block is in [0, m]
+  uint64_t mis = 0;                       // index of S's base within its aligned leaf block
+  bool wide = false;                      // v6 only: nodes hold hi and lo words (else hi only, lo == 0)
+  // Jump table over the top bits of the key (v6: of its hi word), which skips the upper layers:
+  // jump[bucket(x)] is x's node in layer jump_layer; or, when the bucket spans more than one node of that
+  // layer, kJumpWalk | layer << kJumpLayerShift | node, the bucket's node in the deepest layer where it
+  // spans one, from which the query walks down. jump_layer 0: no table.
+  // bucket(x) = min((max(x, jump_base) - jump_base) >> jump_shift, jump_last).
+  const uint16_t* jump = nullptr;
+  uint32_t jump_layer = 0;
+  uint32_t jump_shift = 0;
+  uint64_t jump_base = 0;
+  uint64_t jump_last = 0;
+};
+
+inline constexpr uint16_t kJumpWalk = 0x8000;
+inline constexpr int kJumpLayerShift = 11;  // a walk's start: node in bits 0-10, layer in bits 11-14
+
+// Called for each query whose answer the kernel could not confirm, with the query's key (v4: one
+// uint32_t; v6: {hi, lo} uint64s), taken from the kernel's own copy so that `out` may overwrite `addrs`;
+// returns the answer.
+using Fallback = uint32_t (*)(const void* ctx, const void* key);
+
+// v4: S is uint32_t starts; nodes are 16 int32 keys (x ^ 0x80000000), 17 children; leaf blocks 16 keys.
+inline constexpr uint32_t kV4NodeKeys = 16;
+inline constexpr uint64_t kV4Block = 16;
+// v6: S is {hi, lo} uint64 pairs; nodes are 8 int64 hi keys (hi ^ 2^63) [then 8 lo keys when wide],
+// 9 children; leaf blocks 8 addresses (128 bytes).
+inline constexpr uint32_t kV6NodeKeys = 8;
+inline constexpr uint64_t kV6Block = 8;
+
+// Returns the number of fallback calls made.
+size_t lookup_v4(const TreeIndex& index, const uint32_t* starts, const uint32_t* records, size_t n,
+                 const uint32_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx);
+// `starts` and `addrs` point at {hi, lo} pairs (enrichd::Ipv6).
+size_t lookup_v6(const TreeIndex& index, const uint64_t* starts, const uint32_t* records, size_t n,
+                 const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx);
+
+}  // namespace enrichd::avx2
