@@ -322,13 +322,19 @@ TEST_F(KafkaToMariadb, TwoMembersShareTheLoadAndSurviveOneBeingKilled) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(joined(a) && joined(b)) << a.stderr_text() << b.stderr_text();
-  // Sharing: neither member holds all three partitions while both are in the group.
+  // Sharing: once the group settles, the three partitions are split between the two members (the last
+  // assignment each logged; a member that joined first may log a full assignment before the split).
   const auto partitions_of = [](const std::string& log) {
     const size_t at = log.rfind("kafka: assigned");
     const size_t end = log.find('\n', at);
     const std::string line = log.substr(at, end - at);
     return std::count(line.begin(), line.end(), '[');
   };
+  const auto settled_by = std::chrono::steady_clock::now() + 30s;
+  while (partitions_of(a.stderr_text()) + partitions_of(b.stderr_text()) != kPartitions &&
+         std::chrono::steady_clock::now() < settled_by) {
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_LT(partitions_of(a.stderr_text()), kPartitions) << a.stderr_text();
   EXPECT_LT(partitions_of(b.stderr_text()), kPartitions) << b.stderr_text();
 
@@ -363,17 +369,17 @@ TEST_F(KafkaToMariadb, PausedZombieMemberIsFencedOut) {
   while (stored_offsets_total() == 0 && std::chrono::steady_clock::now() < loading_by) {
     std::this_thread::sleep_for(2ms);
   }
-  a.signal(SIGSTOP);  // frozen mid-load: an open transaction, and batches in its queues
-  const int64_t frozen_at = stored_offsets_total();
+  // Frozen mid-load: with batches in its queues, and possibly inside a transaction holding offset rows
+  // (then the new owner waits on those rows; otherwise it loads at once, and the zombie is fenced later).
+  a.signal(SIGSTOP);
   ChildProcess b(run_args({}), dir_);
-  // B takes A's partitions once A's session expires; A's open transaction still holds their offset rows.
+  // B takes A's partitions once A's session expires.
   const auto b_joined_by = std::chrono::steady_clock::now() + 60s;
   while (b.stderr_text().find("kafka: assigned") == std::string::npos &&
          std::chrono::steady_clock::now() < b_joined_by) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_NE(b.stderr_text().find("kafka: assigned"), std::string::npos) << b.stderr_text();
-  EXPECT_EQ(stored_offsets_total(), frozen_at) << "nothing commits while the zombie holds the rows";
   a.signal(SIGCONT);  // the zombie wakes with stale batches for partitions it no longer owns
   const auto loaded_by = std::chrono::steady_clock::now() + 90s;
   while (stored_offsets_total() < 2000 && std::chrono::steady_clock::now() < loaded_by) {
