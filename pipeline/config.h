@@ -52,7 +52,9 @@ struct SinkConfig {
   std::string offsets_table = "enrichd_offsets";
   Delivery delivery = Delivery::kExactlyOnce;
   bool create_table = true;
-  int64_t load_retries = 5;
+  // Retries after a failed load; backoff 0.2 s doubling to 10 s, so 20 rides out ~2.5 minutes of outage
+  // (consumption pauses meanwhile: the queues fill and the source blocks).
+  int64_t load_retries = 20;
 };
 
 struct Config {
