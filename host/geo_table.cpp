@@ -19,8 +19,8 @@ struct V6Key {
   using type = Ipv6;
   static type of(const IpAddress& ip) { return ip.v6; }
   static constexpr type kMin = {0, 0};
-  static bool is_max(type k) { return k.hi == UINT64_MAX && k.lo == UINT64_MAX; }
-  static type next(type k) { return k.lo == UINT64_MAX ? Ipv6{k.hi + 1, 0} : Ipv6{k.hi, k.lo + 1}; }
+  static bool is_max(type k) { return k == kIpv6Max; }
+  static type next(type k) { return ipv6_next(k); }
 };
 
 template <typename Key>

@@ -20,6 +20,16 @@ struct Ipv6 {
   friend constexpr bool operator<=(const Ipv6& a, const Ipv6& b) { return !(b < a); }
 };
 
+inline constexpr Ipv6 kIpv6Max{UINT64_MAX, UINT64_MAX};
+
+// The next and previous address, wrapping around at the ends of the address space.
+constexpr Ipv6 ipv6_next(Ipv6 k) {
+  return k.lo == UINT64_MAX ? Ipv6{k.hi + 1, 0} : Ipv6{k.hi, k.lo + 1};
+}
+constexpr Ipv6 ipv6_prev(Ipv6 k) {
+  return k.lo == 0 ? Ipv6{k.hi - 1, UINT64_MAX} : Ipv6{k.hi, k.lo - 1};
+}
+
 struct IpAddress {
   bool is_v6 = false;
   uint32_t v4 = 0;  // valid when !is_v6

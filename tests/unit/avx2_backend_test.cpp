@@ -47,14 +47,6 @@ void expect_no_fallbacks(const Avx2Backend& backend) {
 // Batch sizes around the kernel's group size and prefetch distance, and a large odd one.
 const std::vector<size_t> kBatchSizes = {0, 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 1000, 65536 + 3};
 
-constexpr Ipv6 kV6Max{UINT64_MAX, UINT64_MAX};
-Ipv6 v6_next(Ipv6 k) {
-  return k.lo == UINT64_MAX ? Ipv6{k.hi + 1, 0} : Ipv6{k.hi, k.lo + 1};
-}
-Ipv6 v6_prev(Ipv6 k) {
-  return k.lo == 0 ? Ipv6{k.hi - 1, UINT64_MAX} : Ipv6{k.hi, k.lo - 1};
-}
-
 // Reports the first difference (and how many) instead of two vectors of a million entries.
 template <typename Query>
 void expect_same(const std::vector<Query>& queries, const std::vector<uint32_t>& want,
@@ -153,12 +145,12 @@ std::vector<uint32_t> v4_queries(const std::vector<uint32_t>& starts, size_t ran
 
 std::vector<Ipv6> v6_queries(const std::vector<Ipv6>& starts, size_t random, std::mt19937_64& rng,
                              Edges edges = Edges::kAll) {
-  std::vector<Ipv6> q = {{0, 0}, {0, 1}, kV6Max, {UINT64_MAX, 0}, {0, UINT64_MAX}, {1ULL << 63, 0}};
+  std::vector<Ipv6> q = {{0, 0}, {0, 1}, kIpv6Max, {UINT64_MAX, 0}, {0, UINT64_MAX}, {1ULL << 63, 0}};
   for (const Ipv6& s : starts) {
     q.push_back(s);
-    q.push_back(v6_prev(s));  // wraps to all-ones for the first start
+    q.push_back(ipv6_prev(s));  // wraps to all-ones for the first start
     if (edges == Edges::kAll) {
-      q.push_back(v6_next(s));
+      q.push_back(ipv6_next(s));
       q.push_back({s.hi, UINT64_MAX});
     }
   }
@@ -441,16 +433,17 @@ TEST(Avx2BackendTest, V6OneRangeAndTheLastAddress) {
   auto backend = avx2();
   ASSERT_NE(backend, nullptr);
   std::mt19937_64 rng(11);
-  std::vector<Ipv6> q = {{0, 0}, {0, 1}, kV6Max, v6_prev(kV6Max), {UINT64_MAX, 0}, {1, 0}, {0, UINT64_MAX}};
+  std::vector<Ipv6> q = {{0, 0},          {0, 1}, kIpv6Max,       ipv6_prev(kIpv6Max),
+                         {UINT64_MAX, 0}, {1, 0}, {0, UINT64_MAX}};
   for (int i = 0; i < 100; ++i) q.push_back({rng(), rng()});
   check_v6(*backend, V6Table({{0, 0}}, 1, 1).view(), q, "one range");
-  check_v6(*backend, V6Table({{0, 0}, kV6Max}, 0, 2).view(), q, "a range of only the last address");
+  check_v6(*backend, V6Table({{0, 0}, kIpv6Max}, 0, 2).view(), q, "a range of only the last address");
   check_v6(*backend, V6Table({{0, 0}, {UINT64_MAX, 0}}, 0, 3).view(), q, "the last /64");
   for (int shape = 0; shape < 4; ++shape) {
     for (size_t n : {9, 17, 80, 3000}) {
       auto starts = random_v6_starts(n - 1, rng, shape);
-      starts.erase(std::remove(starts.begin(), starts.end(), kV6Max), starts.end());
-      starts.push_back(shape % 2 == 0 ? kV6Max : Ipv6{UINT64_MAX, 0});
+      starts.erase(std::remove(starts.begin(), starts.end(), kIpv6Max), starts.end());
+      starts.push_back(shape % 2 == 0 ? kIpv6Max : Ipv6{UINT64_MAX, 0});
       for (size_t offset = 0; offset < 8; ++offset) {
         check_v6(*backend, V6Table(starts, offset, n).view(), v6_queries(starts, 50, rng),
                  "shape " + std::to_string(shape) + " n=" + std::to_string(n) +
@@ -472,7 +465,7 @@ TEST(Avx2BackendTest, V6GeoTablesWithGapsAndBatchSizes) {
     IpAddress a, b;
     a.is_v6 = b.is_v6 = true;
     a.v6 = p[i];
-    b.v6 = rng() % 2 ? v6_prev(p[i + 1]) : p[i];
+    b.v6 = rng() % 2 ? ipv6_prev(p[i + 1]) : p[i];
     input.push_back({a, b, static_cast<uint32_t>(i % 50), i});
   }
   auto geo = GeoTable::build(input, std::vector<GeoRecord>(50));

@@ -49,15 +49,6 @@ std::vector<GeoRecord> records(size_t n) {
   return r;
 }
 
-constexpr Ipv6 kV6Max{UINT64_MAX, UINT64_MAX};
-
-Ipv6 v6_next(Ipv6 k) {
-  return k.lo == UINT64_MAX ? Ipv6{k.hi + 1, 0} : Ipv6{k.hi, k.lo + 1};
-}
-Ipv6 v6_prev(Ipv6 k) {
-  return k.lo == 0 ? Ipv6{k.hi - 1, UINT64_MAX} : Ipv6{k.hi, k.lo - 1};
-}
-
 template <typename T>
 std::vector<T> to_vector(std::span<const T> s) {
   return {s.begin(), s.end()};
@@ -73,7 +64,7 @@ TEST(GeoTableTest, EmptyTableIsOneGap) {
   EXPECT_EQ(to_vector(v.v6_records), std::vector<uint32_t>{kNoRecord});
   EXPECT_EQ(scalar_geo_lookup_v4(v, 0), kNoRecord);
   EXPECT_EQ(scalar_geo_lookup_v4(v, UINT32_MAX), kNoRecord);
-  EXPECT_EQ(scalar_geo_lookup_v6(v, kV6Max), kNoRecord);
+  EXPECT_EQ(scalar_geo_lookup_v6(v, kIpv6Max), kNoRecord);
   EXPECT_EQ(t->record_count(), 0U);
 }
 
@@ -124,7 +115,7 @@ TEST(GeoTableTest, RangesEndingAtTheMaximumAddress) {
   EXPECT_EQ(to_vector(v.v6_records), (std::vector<uint32_t>{kNoRecord, 0, kNoRecord, 1}));
   EXPECT_EQ(scalar_geo_lookup_v4(v, UINT32_MAX), 0U);
   EXPECT_EQ(scalar_geo_lookup_v4(v, 0xfffffeff), kNoRecord);
-  EXPECT_EQ(scalar_geo_lookup_v6(v, kV6Max), 1U);
+  EXPECT_EQ(scalar_geo_lookup_v6(v, kIpv6Max), 1U);
   EXPECT_EQ(scalar_geo_lookup_v6(v, {UINT64_MAX - 1, UINT64_MAX}), kNoRecord);
   EXPECT_EQ(scalar_geo_lookup_v6(v, {0, 1}), 0U);
   EXPECT_EQ(scalar_geo_lookup_v6(v, {0, 0}), kNoRecord);
@@ -350,8 +341,8 @@ TEST(GeoTableRandomTest, LookupsMatchBruteForce) {
       p6.push_back({hi, lo});
     }
     if (round % 3 == 0) p6.push_back({0, 0});
-    if (round % 3 != 2) p6.push_back(kV6Max);
-    auto r6 = pair_up<Ipv6>(p6, rng, nrecords, v6_next);
+    if (round % 3 != 2) p6.push_back(kIpv6Max);
+    auto r6 = pair_up<Ipv6>(p6, rng, nrecords, ipv6_next);
 
     std::vector<GeoRange> ranges;
     size_t line = 1;
@@ -376,12 +367,12 @@ TEST(GeoTableRandomTest, LookupsMatchBruteForce) {
     }
     for (int i = 0; i < 5000; ++i) q4.push_back(static_cast<uint32_t>(rng() % (uint64_t{spread} + 1)));
     for (int i = 0; i < 1000; ++i) q4.push_back(static_cast<uint32_t>(rng()));
-    std::vector<Ipv6> q6 = {{0, 0}, kV6Max};
+    std::vector<Ipv6> q6 = {{0, 0}, kIpv6Max};
     for (const auto& r : r6) {
       q6.push_back(r.first);
       q6.push_back(r.last);
-      if (!(r.first == Ipv6{0, 0})) q6.push_back(v6_prev(r.first));
-      if (!(r.last == kV6Max)) q6.push_back(v6_next(r.last));
+      if (!(r.first == Ipv6{0, 0})) q6.push_back(ipv6_prev(r.first));
+      if (!(r.last == kIpv6Max)) q6.push_back(ipv6_next(r.last));
     }
     for (int i = 0; i < 5000; ++i) q6.push_back({his[rng() % his.size()], rng() % 2 ? rng() : rng() % 200});
 
