@@ -233,11 +233,7 @@ TEST_F(KafkaToMariadb, SigtermDrainsLoadsCommitsAndRestartResumes) {
   ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1200)));
   {
     ChildProcess run(run_args({}), dir_);
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (loaded_rows() < static_cast<int64_t>(expected_rows()) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(100ms);
-    }
+    wait_until([&] { return loaded_rows() >= static_cast<int64_t>(expected_rows()); }, 60s, 100ms);
     ASSERT_EQ(loaded_rows(), static_cast<int64_t>(expected_rows())) << run.stderr_text();
     run.signal(SIGTERM);
     ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
@@ -272,17 +268,10 @@ TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
     produced += messages.size();
     ChildProcess run(run_args({}), dir_);
     // Kill at a random moment after the run joined the group: before, inside or between its loads.
-    const auto joined_by = std::chrono::steady_clock::now() + 60s;
-    while (run.stderr_text().find("kafka: assigned") == std::string::npos &&
-           std::chrono::steady_clock::now() < joined_by) {
-      std::this_thread::sleep_for(20ms);
-    }
+    wait_until([&] { return joined_group(run); }, 60s, 20ms);
     // Mostly after the first commit of this run (mid-load), sometimes before anything was fetched.
     if (chaos() % 4 != 0) {
-      const auto loading_by = std::chrono::steady_clock::now() + 10s;
-      while (stored_offsets_total() == committed_before && std::chrono::steady_clock::now() < loading_by) {
-        std::this_thread::sleep_for(2ms);
-      }
+      wait_until([&] { return stored_offsets_total() != committed_before; }, 10s, 2ms);
     }
     const auto delay = std::chrono::milliseconds(chaos() % 15);
     std::this_thread::sleep_for(delay);
@@ -314,14 +303,8 @@ TEST_F(KafkaToMariadb, TwoMembersShareTheLoadAndSurviveOneBeingKilled) {
   ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(3000)));
   ChildProcess a(run_args({}), dir_);
   ChildProcess b(run_args({}), dir_);
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  auto joined = [](const ChildProcess& p) {
-    return p.stderr_text().find("kafka: assigned") != std::string::npos;
-  };
-  while (!(joined(a) && joined(b)) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_TRUE(joined(a) && joined(b)) << a.stderr_text() << b.stderr_text();
+  ASSERT_TRUE(wait_until([&] { return joined_group(a) && joined_group(b); }, 60s, 50ms))
+      << a.stderr_text() << b.stderr_text();
   // Sharing: once the group settles, the three partitions are split between the two members (the last
   // assignment each logged; a member that joined first may log a full assignment before the split).
   const auto partitions_of = [](const std::string& log) {
@@ -330,21 +313,15 @@ TEST_F(KafkaToMariadb, TwoMembersShareTheLoadAndSurviveOneBeingKilled) {
     const std::string line = log.substr(at, end - at);
     return std::count(line.begin(), line.end(), '[');
   };
-  const auto settled_by = std::chrono::steady_clock::now() + 30s;
-  while (partitions_of(a.stderr_text()) + partitions_of(b.stderr_text()) != kPartitions &&
-         std::chrono::steady_clock::now() < settled_by) {
-    std::this_thread::sleep_for(50ms);
-  }
+  wait_until([&] { return partitions_of(a.stderr_text()) + partitions_of(b.stderr_text()) == kPartitions; },
+             30s, 50ms);
   EXPECT_LT(partitions_of(a.stderr_text()), kPartitions) << a.stderr_text();
   EXPECT_LT(partitions_of(b.stderr_text()), kPartitions) << b.stderr_text();
 
   a.signal(SIGKILL);
   EXPECT_EQ(a.wait(10s), 128 + SIGKILL);
   ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1500)));
-  const auto loaded_by = std::chrono::steady_clock::now() + 90s;
-  while (stored_offsets_total() < 4500 && std::chrono::steady_clock::now() < loaded_by) {
-    std::this_thread::sleep_for(100ms);
-  }
+  wait_until([&] { return stored_offsets_total() >= 4500; }, 90s, 100ms);
   b.signal(SIGTERM);
   ASSERT_EQ(b.wait(30s), 0) << b.stderr_text();
   expect_table_matches_sent();
@@ -359,32 +336,17 @@ TEST_F(KafkaToMariadb, PausedZombieMemberIsFencedOut) {
   config.replace(config.find("max_events = 700"), 16, "max_events = 40");
   write_file(dir_ + "/enrichd.toml", config);
   ChildProcess a(run_args({}), dir_);
-  const auto joined_by = std::chrono::steady_clock::now() + 60s;
-  while (a.stderr_text().find("kafka: assigned") == std::string::npos &&
-         std::chrono::steady_clock::now() < joined_by) {
-    std::this_thread::sleep_for(20ms);
-  }
+  wait_until([&] { return joined_group(a); }, 60s, 20ms);
   ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(2000)));
-  const auto loading_by = std::chrono::steady_clock::now() + 30s;
-  while (stored_offsets_total() == 0 && std::chrono::steady_clock::now() < loading_by) {
-    std::this_thread::sleep_for(2ms);
-  }
+  wait_until([&] { return stored_offsets_total() != 0; }, 30s, 2ms);
   // Frozen mid-load: with batches in its queues, and possibly inside a transaction holding offset rows
   // (then the new owner waits on those rows; otherwise it loads at once, and the zombie is fenced later).
   a.signal(SIGSTOP);
   ChildProcess b(run_args({}), dir_);
   // B takes A's partitions once A's session expires.
-  const auto b_joined_by = std::chrono::steady_clock::now() + 60s;
-  while (b.stderr_text().find("kafka: assigned") == std::string::npos &&
-         std::chrono::steady_clock::now() < b_joined_by) {
-    std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_NE(b.stderr_text().find("kafka: assigned"), std::string::npos) << b.stderr_text();
+  ASSERT_TRUE(wait_until([&] { return joined_group(b); }, 60s, 50ms)) << b.stderr_text();
   a.signal(SIGCONT);  // the zombie wakes with stale batches for partitions it no longer owns
-  const auto loaded_by = std::chrono::steady_clock::now() + 90s;
-  while (stored_offsets_total() < 2000 && std::chrono::steady_clock::now() < loaded_by) {
-    std::this_thread::sleep_for(100ms);
-  }
+  wait_until([&] { return stored_offsets_total() >= 2000; }, 90s, 100ms);
   a.signal(SIGTERM);
   b.signal(SIGTERM);
   EXPECT_EQ(a.wait(30s), 0) << a.stderr_text();

@@ -107,6 +107,20 @@ std::string ChildProcess::stderr_text() const {
   return read_file(err_path_);
 }
 
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(every);
+  }
+  return true;
+}
+
+bool joined_group(const ChildProcess& run) {
+  return run.stderr_text().find("kafka: assigned") != std::string::npos;
+}
+
 ProcessResult run_process(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   const std::string dir = make_temp_dir("enrichd-proc");
   ChildProcess p(args, dir);

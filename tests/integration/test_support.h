@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,12 @@ class ChildProcess {
   int status_ = -1;
   std::string out_path_, err_path_;
 };
+
+// Polls `done` every `every` until it holds or `timeout` passes; returns its last answer.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every);
+// True once an `enrichd run` child has logged a partition assignment (it joined its consumer group).
+bool joined_group(const ChildProcess& run);
 
 struct ProcessResult {
   int exit_code = -1;
