@@ -30,6 +30,7 @@ class MemsqlSink {
   Status load(LoadJob& job, std::vector<int32_t>& fenced_out);
 
   uint64_t retries() const { return retries_; }
+  const MysqlDsn& dsn() const { return dsn_; }
 
  private:
   MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn, std::string group,

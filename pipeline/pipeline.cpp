@@ -149,8 +149,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
 
   std::unique_ptr<OffsetStore> offsets;
   if (fenced) {
-    auto store = OffsetStore::open(*parse_mysql_dsn(config.sink.dsn), config.sink.offsets_table,
-                                   config.source.group, config.source.topic);
+    auto store = OffsetStore::open(p->sink_->dsn(), config.sink.offsets_table, config.source.group,
+                                   config.source.topic);
     if (!store) return store.status().with_context("config key 'sink.dsn'");
     offsets = std::move(store).value();
   }
