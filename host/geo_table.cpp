@@ -76,6 +76,13 @@ Result<GeoTable> GeoTable::build(std::vector<GeoRange> ranges, std::vector<GeoRe
   GeoTable t;
   if (Status s = fill_gap_free<V4Key>(v4, t.v4_starts_, t.v4_records_); !s) return s;
   if (Status s = fill_gap_free<V6Key>(v6, t.v6_starts_, t.v6_records_); !s) return s;
+  const bool aligned_64 =
+      std::all_of(t.v6_starts_.begin(), t.v6_starts_.end(), [](const Ipv6& a) { return a.lo == 0; });
+  if (aligned_64) {
+    t.v6_starts64_.reserve(t.v6_starts_.size());
+    for (const Ipv6& a : t.v6_starts_) t.v6_starts64_.push_back(a.hi);
+    t.v6_starts_ = {};
+  }
   t.records_ = std::move(records);
   return t;
 }

@@ -26,9 +26,15 @@ struct GeoRecord {
 
 // Trivially copyable view that lookup kernels take by value. starts[i] begins range i, which ends where
 // range i+1 begins; starts[0] is always 0 so every address falls in exactly one range.
+//
+// IPv6 starts come in one of two forms. When every boundary is /64-aligned (true for GeoLite2-City) only
+// the hi words are kept (v6_starts64): half the memory and a 64-bit search, exact because a query
+// {hi, lo} is >= a start {h, 0} exactly when hi >= h. Otherwise the full 128-bit starts (v6_starts).
+// At most one of the two is non-empty, and v6_records is indexed like that one.
 struct GeoTableView {
   std::span<const uint32_t> v4_starts;
   std::span<const uint32_t> v4_records;
+  std::span<const uint64_t> v6_starts64;
   std::span<const Ipv6> v6_starts;
   std::span<const uint32_t> v6_records;
 };
@@ -50,14 +56,16 @@ class GeoTable {
   // CSV: start,end,country_code,region,city,latitude,longitude,timezone (IP text; header line optional).
   static Result<GeoTable> load_csv(const std::string& path);
 
-  GeoTableView view() const { return {v4_starts_, v4_records_, v6_starts_, v6_records_}; }
+  GeoTableView view() const { return {v4_starts_, v4_records_, v6_starts64_, v6_starts_, v6_records_}; }
   const GeoRecord& record(uint32_t id) const { return records_[id]; }
   size_t record_count() const { return records_.size(); }
   size_t v4_range_count() const { return v4_starts_.size(); }
-  size_t v6_range_count() const { return v6_starts_.size(); }
+  size_t v6_range_count() const { return v6_records_.size(); }
+  bool v6_is_64bit() const { return !v6_starts64_.empty(); }
 
  private:
   std::vector<uint32_t> v4_starts_, v4_records_;
+  std::vector<uint64_t> v6_starts64_;
   std::vector<Ipv6> v6_starts_;
   std::vector<uint32_t> v6_records_;
   std::vector<GeoRecord> records_;

@@ -288,6 +288,11 @@ Status Avx2Backend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv
                                   std::span<uint32_t> records) {
   if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
   if (addrs.empty()) return Status::ok();
+  if (!table.v6_starts64.empty()) {
+    // TODO(avx2 64-bit v6 path): searched by the scalar reference until the kernel lands.
+    for (size_t i = 0; i < addrs.size(); ++i) records[i] = scalar_geo_lookup_v6(table, addrs[i]);
+    return Status::ok();
+  }
   if (table.v6_starts.empty()) {
     std::fill(records.begin(), records.end(), kNoRecord);
     return Status::ok();

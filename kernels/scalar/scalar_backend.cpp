@@ -25,6 +25,7 @@ uint32_t scalar_geo_lookup_v4(const GeoTableView& t, uint32_t addr) {
 }
 
 uint32_t scalar_geo_lookup_v6(const GeoTableView& t, const Ipv6& addr) {
+  if (!t.v6_starts64.empty()) return predecessor_record(t.v6_starts64, t.v6_records, addr.hi);
   return predecessor_record(t.v6_starts, t.v6_records, addr);
 }
 

@@ -19,6 +19,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/scalar/scalar_backend.h"
+#include "test_util.h"
 
 namespace enrichd {
 namespace {
@@ -470,7 +471,7 @@ TEST(Avx2BackendTest, V6GeoTablesWithGapsAndBatchSizes) {
   }
   auto geo = GeoTable::build(input, std::vector<GeoRecord>(50));
   ASSERT_TRUE(geo.is_ok()) << geo.status().message();
-  const std::vector<Ipv6> starts(geo->view().v6_starts.begin(), geo->view().v6_starts.end());
+  const std::vector<Ipv6> starts = testing_util::v6_starts_of(geo->view());
   check_v6(*backend, geo->view(), v6_queries(starts, 1000, rng), "gaps");
   for (size_t n : kBatchSizes) {
     std::vector<Ipv6> q(n);

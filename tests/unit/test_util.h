@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "host/geo_table.h"
+
 namespace enrichd::testing_util {
 
 // Removes the files written below when the test process exits.
@@ -43,6 +45,14 @@ inline std::string write_temp_file(std::string_view name, std::string_view conte
   EXPECT_TRUE(out.good()) << "cannot write " << path;
   temp_files().paths.push_back(path);
   return path;
+}
+
+// The IPv6 starts of a view as 128-bit addresses, whichever of its two forms the table chose.
+inline std::vector<Ipv6> v6_starts_of(const GeoTableView& v) {
+  if (v.v6_starts64.empty()) return {v.v6_starts.begin(), v.v6_starts.end()};
+  std::vector<Ipv6> out;
+  for (uint64_t hi : v.v6_starts64) out.push_back({hi, 0});
+  return out;
 }
 
 }  // namespace enrichd::testing_util
