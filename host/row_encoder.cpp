@@ -93,17 +93,19 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
     append_tab(out);
 
     if (b.geo_record[i] == kNoRecord) {
-      for (int k = 0; k < 6; ++k) {
+      for (int k = 0; k < 7; ++k) {
         append_null(out);
         append_tab(out);
       }
     } else {
-      const GeoRecord& g = geo.record(b.geo_record[i]);
+      const GeoRecordView g = geo.record(b.geo_record[i]);
       append_escaped(out, g.country_code);
       append_tab(out);
       append_escaped(out, g.region);
       append_tab(out);
       append_escaped(out, g.city);
+      append_tab(out);
+      append_escaped(out, g.postal_code);
       append_tab(out);
       if (g.has_location) {
         append_number(out, g.latitude);

@@ -20,7 +20,7 @@ struct OutputColumn {
 };
 
 // The output table, in the order the encoder writes fields.
-inline constexpr std::array<OutputColumn, 16> kOutputColumns = {{
+inline constexpr std::array<OutputColumn, 17> kOutputColumns = {{
     {"event_id", "BIGINT UNSIGNED NOT NULL"},
     {"ts", "DATETIME(3) NOT NULL"},
     {"user_id", "BIGINT UNSIGNED NOT NULL"},
@@ -32,6 +32,7 @@ inline constexpr std::array<OutputColumn, 16> kOutputColumns = {{
     {"country_code", "CHAR(2) NULL"},
     {"region", "VARCHAR(128) NULL"},
     {"city", "VARCHAR(128) NULL"},
+    {"postal_code", "VARCHAR(32) NULL"},
     {"latitude", "DOUBLE NULL"},
     {"longitude", "DOUBLE NULL"},
     {"timezone", "VARCHAR(64) NULL"},

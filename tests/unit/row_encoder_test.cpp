@@ -120,8 +120,8 @@ struct Fixture {
 
 Fixture make_fixture() {
   std::vector<GeoRecord> recs(2);
-  recs[0] = {"AU", "Queensland", "Brisbane\tCBD", -27.5, 153.25, true, "Australia/Brisbane"};
-  recs[1] = {"FR", "", "", 0, 0, false, ""};
+  recs[0] = {"AU", "Queensland", "Brisbane\tCBD", -27.5, 153.25, true, "Australia/Brisbane", "4000"};
+  recs[1] = {"FR", "", "", 0, 0, false, "", ""};
   auto ip = [](std::string_view t) { return *parse_ip(t); };
   auto geo = GeoTable::build(
       {{ip("1.0.0.0"), ip("1.0.0.255"), 0, 1}, {ip("2001:db8::"), ip("2001:db8::ff"), 1, 2}}, recs);
@@ -168,18 +168,18 @@ TEST(EncodeRowsTest, OneLinePerSelectedRowWithEveryColumn) {
   }
   EXPECT_THAT(split(lines[0], '\t'),
               ElementsAre("1", "2023-11-14 22:13:20.123", "0", "500", "click", "1.0.0.7", "ios", "UA\\n1",
-                          "AU", "Queensland", "Brisbane\\tCBD", "-27.5", "153.25", "Australia/Brisbane", "7",
-                          "Food\\\\Drink"));
+                          "AU", "Queensland", "Brisbane\\tCBD", "4000", "-27.5", "153.25",
+                          "Australia/Brisbane", "7", "Food\\\\Drink"));
   EXPECT_THAT(split(lines[1], '\t'),
               ElementsAre("2", "1970-01-01 00:00:00.000", "3", "501", "save", "2001:db8::5", "", "", "FR", "",
-                          "", "\\N", "\\N", "", "8", ""));
+                          "", "", "\\N", "\\N", "", "8", ""));
   EXPECT_THAT(split(lines[2], '\t'),
               ElementsAre("3", "9999-12-31 23:59:59.999", "2", "999", "view", "9.9.9.9", "web", "nul\\0",
-                          "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N"));
+                          "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N"));
   EXPECT_THAT(split(lines[3], '\t'),
               ElementsAre("18446744073709551615", "2024-02-29 00:00:00.000", "18446744073709551614", "500",
-                          "ta\\tb", "1.0.0.9", "an", "droid", "AU", "Queensland", "Brisbane\\tCBD", "-27.5",
-                          "153.25", "Australia/Brisbane", "7", "Food\\\\Drink"));
+                          "ta\\tb", "1.0.0.9", "an", "droid", "AU", "Queensland", "Brisbane\\tCBD", "4000",
+                          "-27.5", "153.25", "Australia/Brisbane", "7", "Food\\\\Drink"));
 }
 
 TEST(EncodeRowsTest, OnlySelectedRowsAreEncoded) {
@@ -199,11 +199,12 @@ TEST(EncodeRowsTest, OnlySelectedRowsAreEncoded) {
 }
 
 TEST(EncodeRowsTest, OutputColumnsMatchTheLayout) {
-  ASSERT_EQ(kOutputColumns.size(), 16U);
+  ASSERT_EQ(kOutputColumns.size(), 17U);
   EXPECT_EQ(kOutputColumns.front().name, "event_id");
   EXPECT_EQ(kOutputColumns[1].name, "ts");
   EXPECT_EQ(kOutputColumns[8].name, "country_code");
-  EXPECT_EQ(kOutputColumns[14].name, "category_id");
+  EXPECT_EQ(kOutputColumns[11].name, "postal_code");
+  EXPECT_EQ(kOutputColumns[15].name, "category_id");
   EXPECT_EQ(kOutputColumns.back().name, "category");
   for (const auto& c : kOutputColumns) {
     EXPECT_FALSE(c.name.empty());
