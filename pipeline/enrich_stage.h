@@ -8,6 +8,7 @@
 #include "host/event_batch.h"
 #include "host/geo_table.h"
 #include "kernels/backend.h"
+#include "pipeline/geo_lookup.h"
 
 namespace enrichd {
 
@@ -23,9 +24,9 @@ class EnrichStage {
   const GeoTable& geo_;
   const CategoryTable& categories_;
   // Scratch reused across batches.
-  std::vector<uint32_t> v4_rows_, v4_keys_, v6_rows_, out_;
-  std::vector<Ipv6> v6_keys_;
+  GeoLookup geo_lookup_;
   std::vector<uint64_t> pin_keys_;
+  std::vector<uint32_t> out_;
 };
 
 }  // namespace enrichd
