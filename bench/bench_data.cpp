@@ -61,11 +61,14 @@ IpAddress v4_ip(uint32_t v) {
   ip.v4 = v;
   return ip;
 }
-IpAddress v6_ip(uint64_t hi, uint64_t lo) {
+IpAddress v6_ip(Ipv6 a) {
   IpAddress ip;
   ip.is_v6 = true;
-  ip.v6 = {hi, lo};
+  ip.v6 = a;
   return ip;
+}
+IpAddress v6_ip(uint64_t hi, uint64_t lo) {
+  return v6_ip(Ipv6{hi, lo});
 }
 
 }  // namespace
@@ -88,12 +91,17 @@ GeoTable make_geo_table(const GeoTableSpec& spec) {
     }
   }
   if (spec.v6_ranges > 0) {
-    // /64-aligned bounds: range i is [b[i]::, b[i+1]::) in the high 64 bits.
+    // /64-aligned bounds: range i is [b[i]::, b[i+1]::) in the high 64 bits; with v6_low_bits each bound
+    // b[i] also gets random low bits l[i] (distinct hi words keep the bounds distinct and sorted).
     std::vector<uint64_t> bounds =
         distinct_sorted(spec.v6_ranges + 1, [&] { return kV6Low + rng.below(kV6Span); });
+    std::vector<uint64_t> low(bounds.size(), 0);
+    if (spec.v6_low_bits) {
+      for (uint64_t& l : low) l = rng.next() | 1;  // never 0, so no bound is /64-aligned
+    }
     for (size_t i = 0; i + 1 < bounds.size(); ++i) {
-      ranges.push_back({v6_ip(bounds[i], 0), v6_ip(bounds[i + 1] - 1, UINT64_MAX), pick_record(spec, rng),
-                        ranges.size() + 1});
+      ranges.push_back({v6_ip(bounds[i], low[i]), v6_ip(ipv6_prev({bounds[i + 1], low[i + 1]})),
+                        pick_record(spec, rng), ranges.size() + 1});
     }
   }
   auto table = GeoTable::build(std::move(ranges), make_records(spec, rng));

@@ -38,6 +38,9 @@ class SplitMix64 {
 struct GeoTableSpec {
   size_t v4_ranges = 0;  // the IPv4 table has exactly this many entries (gaps included), all of 0..2^32-1
   size_t v6_ranges = 0;  // IPv6 ranges with /64-aligned bounds inside 2000::/3 (plus the two outer gaps)
+  // Give the IPv6 bounds random low 64 bits: the table then keeps 128-bit starts (GeoTableView::v6_starts)
+  // instead of the 64-bit hi words that /64-aligned tables such as GeoLite2-City get.
+  bool v6_low_bits = false;
   size_t records = 1000;
   double gap_fraction = 0.1;      // share of ranges that map to kNoRecord
   bool realistic_records = true;  // country/region/city/lat/lon/timezone text; else empty records

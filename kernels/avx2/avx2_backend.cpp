@@ -194,14 +194,13 @@ std::shared_ptr<Avx2Backend::Index> build_v4(const uint32_t* s, size_t n) {
   return ix;
 }
 
-std::shared_ptr<Avx2Backend::Index> build_v6(const Ipv6* s, size_t n) {
+// A v6 tree over m fence keys, `fence(f)` giving fence key f as an Ipv6 (either form of the starts).
+template <typename Fence>
+std::shared_ptr<Avx2Backend::Index> build_v6_tree(uint64_t m, uint64_t mis, Fence fence) {
   auto ix = std::make_shared<Avx2Backend::Index>();
   constexpr uint64_t kB = avx2::kV6NodeKeys;
-  const uint64_t mis = misalignment(s, sizeof(Ipv6), avx2::kV6Block);
-  const uint64_t m = fence_count(n, mis, avx2::kV6Block);
-  auto fence = [&](uint64_t f) { return s[(f + 1) * avx2::kV6Block - mis]; };
   // Narrow nodes (hi words only) order the fences exactly when none has low bits: true of /64-aligned
-  // tables such as GeoLite2-City.
+  // tables such as GeoLite2-City, and always of the 64-bit form.
   bool wide = false;
   for (uint64_t f = 0; f < m && !wide; ++f) wide = fence(f).lo != 0;
   ix->plan = plan_layers(m, kB);
@@ -228,6 +227,20 @@ std::shared_ptr<Avx2Backend::Index> build_v6(const Ipv6* s, size_t n) {
   return ix;
 }
 
+std::shared_ptr<Avx2Backend::Index> build_v6(const Ipv6* s, size_t n) {
+  const uint64_t mis = misalignment(s, sizeof(Ipv6), avx2::kV6Block);
+  const uint64_t m = fence_count(n, mis, avx2::kV6Block);
+  return build_v6_tree(m, mis, [&](uint64_t f) { return s[(f + 1) * avx2::kV6Block - mis]; });
+}
+
+// The 64-bit form: the same tree as a /64-aligned 128-bit table (narrow nodes), but leaf blocks of 8 hi
+// words, so a block is one cache line instead of two.
+std::shared_ptr<Avx2Backend::Index> build_v6_64(const uint64_t* s, size_t n) {
+  const uint64_t mis = misalignment(s, sizeof(uint64_t), avx2::kV6x64Block);
+  const uint64_t m = fence_count(n, mis, avx2::kV6x64Block);
+  return build_v6_tree(m, mis, [&](uint64_t f) { return Ipv6{s[(f + 1) * avx2::kV6x64Block - mis], 0}; });
+}
+
 void prefetch(const void* p) {
   _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
 }
@@ -238,11 +251,21 @@ Avx2Backend::Avx2Backend() = default;
 Avx2Backend::~Avx2Backend() = default;
 
 std::shared_ptr<const Avx2Backend::Index> Avx2Backend::index_for(std::shared_ptr<const Index>& cached,
-                                                                 const void* starts, size_t n, bool v6) {
+                                                                 const void* starts, size_t n, Form form) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (cached && cached->starts == starts && cached->n == n) return cached;
-  std::shared_ptr<Index> ix =
-      v6 ? build_v6(static_cast<const Ipv6*>(starts), n) : build_v4(static_cast<const uint32_t*>(starts), n);
+  std::shared_ptr<Index> ix;
+  switch (form) {
+    case Form::kV4:
+      ix = build_v4(static_cast<const uint32_t*>(starts), n);
+      break;
+    case Form::kV6:
+      ix = build_v6(static_cast<const Ipv6*>(starts), n);
+      break;
+    case Form::kV6x64:
+      ix = build_v6_64(static_cast<const uint64_t*>(starts), n);
+      break;
+  }
   tree_builds_.fetch_add(1, std::memory_order_relaxed);
   ix->starts = starts;
   ix->n = n;
@@ -267,7 +290,7 @@ Status Avx2Backend::geo_lookup_v4(const GeoTableView& table, std::span<const uin
     std::fill(records.begin(), records.end(), kNoRecord);
     return Status::ok();
   }
-  const auto ix = index_for(v4_, table.v4_starts.data(), table.v4_starts.size(), false);
+  const auto ix = index_for(v4_, table.v4_starts.data(), table.v4_starts.size(), Form::kV4);
   // The kernel's fallback: the scalar search (the reference), for answers the tree could not confirm.
   const size_t fallbacks = avx2::lookup_v4(
       ix->tree, table.v4_starts.data(), table.v4_records.data(), table.v4_starts.size(), addrs.data(),
@@ -288,24 +311,32 @@ Status Avx2Backend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv
                                   std::span<uint32_t> records) {
   if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
   if (addrs.empty()) return Status::ok();
+  // The kernels' fallback, as for v4; the key is the kernel's {hi, lo} copy of the query.
+  const avx2::Fallback fallback = [](const void* view, const void* key) {
+    const auto* words = static_cast<const uint64_t*>(key);
+    return scalar_geo_lookup_v6(*static_cast<const GeoTableView*>(view), Ipv6{words[0], words[1]});
+  };
   if (!table.v6_starts64.empty()) {
-    // TODO(avx2 64-bit v6 path): searched by the scalar reference until the kernel lands.
-    for (size_t i = 0; i < addrs.size(); ++i) records[i] = scalar_geo_lookup_v6(table, addrs[i]);
+    // The 64-bit form (every boundary /64-aligned). Its tree has its own cache slot: a 128-bit tree
+    // found at the same address and size would describe a different array layout.
+    const auto ix = index_for(v6_64_, table.v6_starts64.data(), table.v6_starts64.size(), Form::kV6x64);
+    const size_t fallbacks = avx2::lookup_v6_64(ix->tree, table.v6_starts64.data(), table.v6_records.data(),
+                                                table.v6_starts64.size(), &addrs.data()->hi, records.data(),
+                                                addrs.size(), fallback, &table);
+    if (fallbacks != 0) {
+      fallbacks_.fetch_add(fallbacks, std::memory_order_relaxed);
+      forget(v6_64_, ix);
+    }
     return Status::ok();
   }
   if (table.v6_starts.empty()) {
     std::fill(records.begin(), records.end(), kNoRecord);
     return Status::ok();
   }
-  const auto ix = index_for(v6_, table.v6_starts.data(), table.v6_starts.size(), true);
-  const size_t fallbacks = avx2::lookup_v6(
-      ix->tree, &table.v6_starts.data()->hi, table.v6_records.data(), table.v6_starts.size(),
-      &addrs.data()->hi, records.data(), addrs.size(),
-      [](const void* view, const void* key) {
-        const auto* words = static_cast<const uint64_t*>(key);
-        return scalar_geo_lookup_v6(*static_cast<const GeoTableView*>(view), Ipv6{words[0], words[1]});
-      },
-      &table);
+  const auto ix = index_for(v6_, table.v6_starts.data(), table.v6_starts.size(), Form::kV6);
+  const size_t fallbacks =
+      avx2::lookup_v6(ix->tree, &table.v6_starts.data()->hi, table.v6_records.data(), table.v6_starts.size(),
+                      &addrs.data()->hi, records.data(), addrs.size(), fallback, &table);
   if (fallbacks != 0) {
     fallbacks_.fetch_add(fallbacks, std::memory_order_relaxed);
     forget(v6_, ix);

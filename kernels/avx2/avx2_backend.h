@@ -4,12 +4,13 @@
 //
 // Geo lookups walk a static search tree (S+ tree, cache-line nodes, plus a jump table over the top key
 // bits) over the view's range starts; see avx2_kernels.h. A view only brings spans, so the backend builds
-// that tree itself on first use and keeps one per family, keyed on the starts array's address and size,
-// rebuilding when either changes (a table reload: a few ms for GeoLite2 sizes). Every answer is checked
-// against the view's own array, so a reload that reuses the same address and size cannot give a wrong
-// answer: the failed checks fall back to the scalar search and drop the stale tree. A tree takes about
-// 1/15 of its starts array (1/7 for IPv6 fences with low bits set) plus a 32 KiB jump table. The
-// category join needs no auxiliary data. Safe to share between threads.
+// that tree itself on first use and keeps one per form of starts array (IPv4, IPv6 128-bit pairs, IPv6
+// 64-bit hi words), keyed on the array's address and size, rebuilding when either changes (a table
+// reload: a few ms for GeoLite2 sizes). Every answer is checked against the view's own array, so a
+// reload that reuses the same address and size cannot give a wrong answer: the failed checks fall back
+// to the scalar search and drop the stale tree. A tree takes about 1/15 of its starts array (1/7 for
+// IPv6 fences with low bits set, and for the 64-bit form, whose starts are half as big) plus a 32 KiB
+// jump table. The category join needs no auxiliary data. Safe to share between threads.
 #pragma once
 
 #include <atomic>
@@ -44,13 +45,16 @@ class Avx2Backend final : public EnrichBackend {
   struct Index;  // a built search tree (avx2_backend.cpp)
 
  private:
+  // Which starts array a tree is built over: v4, v6 {hi, lo} pairs, or v6 hi words (the 64-bit form).
+  enum class Form { kV4, kV6, kV6x64 };
   std::shared_ptr<const Index> index_for(std::shared_ptr<const Index>& cached, const void* starts, size_t n,
-                                         bool v6);
+                                         Form form);
   void forget(std::shared_ptr<const Index>& cached, const std::shared_ptr<const Index>& stale);
 
   std::mutex mutex_;
   std::shared_ptr<const Index> v4_;
-  std::shared_ptr<const Index> v6_;
+  std::shared_ptr<const Index> v6_;     // over v6_starts
+  std::shared_ptr<const Index> v6_64_;  // over v6_starts64
   std::atomic<uint64_t> tree_builds_{0};
   std::atomic<uint64_t> fallbacks_{0};
 };

@@ -238,8 +238,15 @@ inline bool v6_less(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo) {
   return ahi < bhi || (ahi == bhi && alo < blo);
 }
 
-template <bool kWide>
+// The v6 kernel over either form of the starts: {hi, lo} pairs (kHiOnly false; the tree wide or narrow)
+// or hi words only (kHiOnly true, the 64-bit form; always a narrow tree). The descent is the same; only
+// the leaf block differs: 8 pairs over two cache lines, or 8 hi words in one.
+template <bool kWide, bool kHiOnly>
 struct V6Kernel {
+  static_assert(!(kWide && kHiOnly), "hi-only starts have no low bits, so their tree is narrow");
+  static constexpr uint64_t kBlock = kHiOnly ? kV6x64Block : kV6Block;
+  static constexpr uint64_t kStartWords = kHiOnly ? 1 : 2;  // uint64 words per start
+
   struct Group {
     V6Query x[kGroup];
     uint64_t hi[kGroup];
@@ -255,7 +262,7 @@ struct V6Kernel {
 
   const TreeIndex& index;
   const int64_t* nodes;
-  const uint64_t* starts;  // {hi, lo} pairs
+  const uint64_t* starts;  // {hi, lo} pairs, or hi words when kHiOnly
   const uint32_t* records;
   uint64_t n;
   const uint64_t* addrs;  // {hi, lo} pairs
@@ -273,7 +280,8 @@ struct V6Kernel {
       g.pair[q][0] = g.hi[q];
       g.pair[q][1] = g.lo[q];
       g.x[q].hi = _mm256_set1_epi64x(static_cast<int64_t>(g.hi[q] ^ kSign64));
-      g.x[q].lo = _mm256_set1_epi64x(static_cast<int64_t>(g.lo[q] ^ kSign64));
+      // Only pair leaves look at lo (narrow nodes do not, and hi-only starts imply narrow nodes).
+      if constexpr (!kHiOnly) g.x[q].lo = _mm256_set1_epi64x(static_cast<int64_t>(g.lo[q] ^ kSign64));
     }
     if (index.layers == 0) {
       for (int q = 0; q < kGroup; ++q) g.start[q] = 0;
@@ -307,44 +315,66 @@ struct V6Kernel {
     for (int q = 0; q < kGroup; ++q) {
       const uint64_t rank = kB - v6_node_greater<kWide>(bottom + kNodeWords * k[q], g.x[q]);
       const uint64_t block = min_u64(kB * k[q] + rank, index.fences);
-      g.start[q] = block == 0 ? 0 : block * kV6Block - index.mis;
-      prefetch(starts + 2 * g.start[q]);
-      prefetch(starts + 2 * g.start[q] + 8);
+      g.start[q] = block == 0 ? 0 : block * kBlock - index.mis;
+      prefetch(starts + kStartWords * g.start[q]);
+      if constexpr (!kHiOnly) prefetch(starts + kStartWords * g.start[q] + 8);
     }
   }
 
-  void leaf(Group& g) const {
+  // Keys of a full leaf block that are <= the query.
+  static uint64_t block_le(const uint64_t* block, const V6Query& x) {
     const __m256i sign = _mm256_set1_epi64x(static_cast<int64_t>(kSign64));
+    if constexpr (kHiOnly) {
+      // Two vectors of 4 hi words against the query's hi.
+      const __m256i a = _mm256_cmpgt_epi64(_mm256_xor_si256(loadu(block), sign), x.hi);
+      const __m256i b = _mm256_cmpgt_epi64(_mm256_xor_si256(loadu(block + 4), sign), x.hi);
+      const auto greater = static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(a)) |
+                                                 (_mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4));
+      return kBlock - static_cast<uint64_t>(popcount32(greater));
+    } else {
+      // Four vectors of [hi, lo, hi, lo]: an address is greater than x when its hi is greater, or its
+      // hi is equal and its lo is greater. Bit 2e of a movemask is address e's hi lane, bit 2e+1 its lo.
+      const __m256i xf = _mm256_unpacklo_epi64(x.hi, x.lo);  // flipped [hi, lo, hi, lo]
+      uint32_t gt = 0, eq = 0;
+      for (int v = 0; v < 4; ++v) {
+        const __m256i key = _mm256_xor_si256(loadu(block + 4 * static_cast<uint64_t>(v)), sign);
+        gt |= static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(key, xf))))
+              << (4 * v);
+        eq |= static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(key, xf))))
+              << (4 * v);
+      }
+      const uint32_t greater = (gt | (eq & (gt >> 1))) & 0x5555U;
+      return kBlock - static_cast<uint64_t>(popcount32(greater));
+    }
+  }
+
+  // Whether start i is greater than the query.
+  bool start_greater(uint64_t i, uint64_t hi, uint64_t lo) const {
+    if constexpr (kHiOnly) {
+      return starts[i] > hi;
+    } else {
+      return v6_less(hi, lo, starts[2 * i], starts[2 * i + 1]);
+    }
+  }
+
+  // Counts the keys <= the query in the leaf block of the view's own array, confirms the answer
+  // (S[p] <= x < S[p+1]) and prefetches its record.
+  void leaf(Group& g) const {
     g.bad = 0;
     for (int q = 0; q < kGroup; ++q) {
       const uint64_t s = g.start[q];
       const uint64_t hi = g.hi[q];
       const uint64_t lo = g.lo[q];
-      const uint64_t valid = min_u64(kV6Block, n - s);
+      const uint64_t valid = min_u64(kBlock, n - s);
       uint64_t le;
-      if (valid == kV6Block) {
-        // Four vectors of [hi, lo, hi, lo]: an address is greater than x when its hi is greater, or its
-        // hi is equal and its lo is greater. Bit 2e of a movemask is address e's hi lane, bit 2e+1 its lo.
-        const __m256i xf = _mm256_unpacklo_epi64(g.x[q].hi, g.x[q].lo);  // flipped [hi, lo, hi, lo]
-        uint32_t gt = 0, eq = 0;
-        for (int v = 0; v < 4; ++v) {
-          const __m256i key = _mm256_xor_si256(loadu(starts + 2 * s + 4 * static_cast<uint64_t>(v)), sign);
-          gt |= static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(key, xf))))
-                << (4 * v);
-          eq |= static_cast<uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(key, xf))))
-                << (4 * v);
-        }
-        const uint32_t greater = (gt | (eq & (gt >> 1))) & 0x5555U;
-        le = kV6Block - static_cast<uint64_t>(popcount32(greater));
+      if (valid == kBlock) {
+        le = block_le(starts + kStartWords * s, g.x[q]);
       } else {
         le = 0;
-        for (uint64_t t = 0; t < valid; ++t) {
-          le += v6_less(hi, lo, starts[2 * (s + t)], starts[2 * (s + t) + 1]) ? 0 : 1;
-        }
+        for (uint64_t t = 0; t < valid; ++t) le += start_greater(s + t, hi, lo) ? 0 : 1;
       }
-      const uint64_t next = s + kV6Block;
-      const bool ok =
-          le != 0 && (le < valid || s + le == n || v6_less(hi, lo, starts[2 * next], starts[2 * next + 1]));
+      // Keys are sorted, so S[s+le] > x whenever le < valid; only a full block needs the next key.
+      const bool ok = le != 0 && (le < valid || s + le == n || start_greater(s + kBlock, hi, lo));
       g.pos[q] = ok ? s + le - 1 : 0;
       g.bad |= static_cast<uint64_t>(!ok && static_cast<size_t>(q) < g.size) << q;
       prefetch(records + g.pos[q]);
@@ -364,10 +394,17 @@ size_t lookup_v6(const TreeIndex& index, const uint64_t* starts, const uint32_t*
                  const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx) {
   const auto* nodes = static_cast<const int64_t*>(index.nodes);
   if (index.wide) {
-    V6Kernel<true> kernel{index, nodes, starts, records, n, addrs, out};
+    V6Kernel<true, false> kernel{index, nodes, starts, records, n, addrs, out};
     return run_pipeline(kernel, count, fallback, ctx);
   }
-  V6Kernel<false> kernel{index, nodes, starts, records, n, addrs, out};
+  V6Kernel<false, false> kernel{index, nodes, starts, records, n, addrs, out};
+  return run_pipeline(kernel, count, fallback, ctx);
+}
+
+size_t lookup_v6_64(const TreeIndex& index, const uint64_t* starts, const uint32_t* records, size_t n,
+                    const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx) {
+  V6Kernel<false, true> kernel{index, static_cast<const int64_t*>(index.nodes), starts, records, n, addrs,
+                               out};
   return run_pipeline(kernel, count, fallback, ctx);
 }
 

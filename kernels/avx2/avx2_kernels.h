@@ -53,6 +53,10 @@ inline constexpr uint64_t kV4Block = 16;
 // 9 children; leaf blocks 8 addresses (128 bytes).
 inline constexpr uint32_t kV6NodeKeys = 8;
 inline constexpr uint64_t kV6Block = 8;
+// v6, 64-bit form (every start /64-aligned, only hi words kept): S is uint64 hi words; nodes as the
+// narrow v6 nodes (wide is false); leaf blocks 8 hi words, one cache line. Queries are still {hi, lo}
+// pairs; a query is >= a start {h, 0} exactly when its hi >= h, so lo never decides.
+inline constexpr uint64_t kV6x64Block = 8;
 
 // Returns the number of fallback calls made.
 size_t lookup_v4(const TreeIndex& index, const uint32_t* starts, const uint32_t* records, size_t n,
@@ -60,5 +64,8 @@ size_t lookup_v4(const TreeIndex& index, const uint32_t* starts, const uint32_t*
 // `starts` and `addrs` point at {hi, lo} pairs (enrichd::Ipv6).
 size_t lookup_v6(const TreeIndex& index, const uint64_t* starts, const uint32_t* records, size_t n,
                  const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx);
+// `starts` points at n hi words, `addrs` at {hi, lo} pairs (enrichd::Ipv6).
+size_t lookup_v6_64(const TreeIndex& index, const uint64_t* starts, const uint32_t* records, size_t n,
+                    const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx);
 
 }  // namespace enrichd::avx2

@@ -1,9 +1,9 @@
-// The avx2 backend against the scalar reference functions: IPv4 and IPv6 geo lookups over tables of
-// every shape (one range, gaps, block and node boundaries, every alignment of the view's array, clustered
-// and huge tables, a start at the very last address), every edge query, odd batch sizes, a view that is
-// rewritten in place (same address and size) and views shared between threads; the category join over
-// tables at their maximum load, probe runs that wrap around, extreme keys and empty tables. Skipped on a
-// CPU without AVX2.
+// The avx2 backend against the scalar reference functions: IPv4 and IPv6 geo lookups (IPv6 starts in
+// both forms: 128-bit pairs and 64-bit hi words) over tables of every shape (one range, gaps, block and
+// node boundaries, every alignment of the view's array, clustered and huge tables, a start at the very
+// last address), every edge query, odd batch sizes, a view that is rewritten in place (same address and
+// size) and views shared between threads; the category join over tables at their maximum load, probe
+// runs that wrap around, extreme keys and empty tables. Skipped on a CPU without AVX2.
 #include "kernels/avx2/avx2_backend.h"
 
 #include <gmock/gmock.h>
@@ -105,6 +105,28 @@ struct V6Table {
   GeoTableView view() const {
     GeoTableView v;
     v.v6_starts = std::span<const Ipv6>(buffer.data() + offset, n);
+    v.v6_records = records;
+    return v;
+  }
+};
+
+// The 64-bit form of the IPv6 starts (v6_starts64: the hi words of /64-aligned starts), placed at any
+// offset of a buffer like V6Table.
+struct V6x64Table {
+  std::vector<uint64_t> buffer;
+  std::vector<uint32_t> records;
+  size_t offset = 0;
+  size_t n = 0;
+  V6x64Table(const std::vector<uint64_t>& starts, size_t off, uint64_t seed) : offset(off), n(starts.size()) {
+    buffer.assign(off + n, 0xdeadbeef);
+    std::copy(starts.begin(), starts.end(), buffer.begin() + static_cast<std::ptrdiff_t>(off));
+    std::mt19937_64 rng(seed);
+    for (size_t i = 0; i < n; ++i)
+      records.push_back(rng() % 8 == 0 ? kNoRecord : static_cast<uint32_t>(rng()));
+  }
+  GeoTableView view() const {
+    GeoTableView v;
+    v.v6_starts64 = std::span<const uint64_t>(buffer.data() + offset, n);
     v.v6_records = records;
     return v;
   }
@@ -268,6 +290,20 @@ TEST(Avx2BackendTest, EmptyViewsMissEverything) {
     check_join(*backend, CategoryTableView{}, keys, what);  // default view: no slots
     check_join(*backend, CategoryTable().view(), keys, what);
   }
+  // Zero-length spans that still point somewhere, in both IPv6 forms.
+  const std::vector<uint64_t> his = {0, 5};
+  const std::vector<Ipv6> pairs = {{0, 0}, {5, 0}};
+  const std::vector<uint32_t> recs = {1, 2};
+  GeoTableView empty64{};
+  empty64.v6_starts64 = std::span<const uint64_t>(his.data(), 0);
+  empty64.v6_records = std::span<const uint32_t>(recs.data(), 0);
+  GeoTableView empty128{};
+  empty128.v6_starts = std::span<const Ipv6>(pairs.data(), 0);
+  empty128.v6_records = std::span<const uint32_t>(recs.data(), 0);
+  std::vector<Ipv6> q6 = {{0, 0}, {5, 0}, kIpv6Max};
+  for (int i = 0; i < 100; ++i) q6.push_back({rng(), rng()});
+  check_v6(*backend, empty64, q6, "empty 64-bit starts");
+  check_v6(*backend, empty128, q6, "empty 128-bit starts");
   // A view without slots still answers the one key kept aside.
   CategoryTableView aside{};
   aside.has_empty_key = true;
@@ -496,6 +532,180 @@ TEST(Avx2BackendTest, V6HugeTables) {
   expect_no_fallbacks(*backend);
 }
 
+// ---- IPv6, 64-bit form ------------------------------------------------------------------------------
+
+// Hi words of /64-aligned starts (the first is 0) in several shapes.
+std::vector<uint64_t> random_v64_starts(size_t n, std::mt19937_64& rng, int shape) {
+  return make_starts<uint64_t>(n, 0, [&]() -> uint64_t {
+    switch (shape) {
+      case 0:
+        return rng();  // anywhere, including near 0 and UINT64_MAX
+      case 1:
+        return 0x2000000000000000ULL | (rng() >> 3);  // GeoLite2-like: inside 2000::/3
+      case 2:
+        return rng() % (2 * n + 2);  // dense: mostly consecutive hi words
+      default: {
+        // Lumpy: most starts packed into a few prefixes (many jump-table buckets span several nodes),
+        // some at the very top of the space.
+        const uint64_t r = rng();
+        switch (r % 4) {
+          case 0:
+            return rng();
+          case 1:
+            return 0x2001000000000000ULL + rng() % 50000;
+          case 2:
+            return 0x2a00000000000000ULL + (rng() & 0xffffff);
+          default:
+            return UINT64_MAX - rng() % 1000;
+        }
+      }
+    }
+  });
+}
+
+// Queries for a 64-bit table: each start's hi word with lo 0, all-ones and random, hi words one below and
+// one above (wrapping at the ends), the extremes, random addresses and random addresses inside a start's
+// /64.
+std::vector<Ipv6> v64_queries(const std::vector<uint64_t>& starts, size_t random, std::mt19937_64& rng,
+                              Edges edges = Edges::kAll) {
+  std::vector<Ipv6> q = {{0, 0},
+                         {0, 1},
+                         kIpv6Max,
+                         {UINT64_MAX, 0},
+                         {0, UINT64_MAX},
+                         {1ULL << 63, 0},
+                         {(1ULL << 63) - 1, UINT64_MAX}};
+  for (uint64_t s : starts) {
+    q.push_back({s, rng()});
+    q.push_back({s - 1, UINT64_MAX});  // wraps to all-ones for the first start
+    if (edges == Edges::kAll) {
+      q.push_back({s, 0});
+      q.push_back({s, UINT64_MAX});
+      q.push_back({s + 1, rng()});  // wraps to 0 for a start at UINT64_MAX
+      q.push_back({s - 1, rng()});
+    }
+  }
+  for (size_t i = 0; i < random; ++i) {
+    const uint64_t s = starts[rng() % starts.size()];
+    q.push_back(rng() % 2 ? Ipv6{rng(), rng()} : Ipv6{s, rng()});
+  }
+  std::shuffle(q.begin(), q.end(), rng);
+  return q;
+}
+
+TEST(Avx2BackendTest, V6x64SmallTablesAtEveryAlignment) {
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(20);
+  // Sizes around one and two leaf blocks (8 keys), one bottom node (9 blocks, 72 keys) and two full
+  // layers (81 blocks, 648 keys); every offset moves the cache-line blocks against the array.
+  for (int shape = 0; shape < 4; ++shape) {
+    for (size_t n :
+         {1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 64, 72, 73, 80, 81, 82, 647, 648, 649, 656, 700, 5000}) {
+      const auto starts = random_v64_starts(n, rng, shape);
+      const auto q = v64_queries(starts, 100, rng);
+      for (size_t offset = 0; offset < 8; ++offset) {
+        check_v6(*backend, V6x64Table(starts, offset, n).view(), q,
+                 "64-bit shape " + std::to_string(shape) + " n=" + std::to_string(n) +
+                     " offset=" + std::to_string(offset));
+      }
+    }
+  }
+  expect_no_fallbacks(*backend);
+}
+
+TEST(Avx2BackendTest, V6x64OneRangeAndTheLastHiWord) {
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(21);
+  std::vector<Ipv6> q = {{0, 0}, {0, 1},         kIpv6Max, {UINT64_MAX, 0}, {UINT64_MAX - 1, UINT64_MAX},
+                         {1, 0}, {0, UINT64_MAX}};
+  for (int i = 0; i < 100; ++i) q.push_back({rng(), rng()});
+  check_v6(*backend, V6x64Table({0}, 1, 1).view(), q, "one range");
+  check_v6(*backend, V6x64Table({0, UINT64_MAX}, 0, 2).view(), q, "a range of only the last /64");
+  check_v6(*backend, V6x64Table({0, 1}, 3, 3).view(), q, "a range of only the first /64");
+  // The last /64 as its own range in tables whose last fence key is UINT64_MAX, at every offset.
+  for (int shape = 0; shape < 4; ++shape) {
+    for (size_t n : {9, 17, 73, 80, 649, 3000}) {
+      auto starts = random_v64_starts(n - 1, rng, shape);
+      starts.erase(std::remove(starts.begin(), starts.end(), UINT64_MAX), starts.end());
+      starts.push_back(UINT64_MAX);
+      for (size_t offset = 0; offset < 8; ++offset) {
+        check_v6(*backend, V6x64Table(starts, offset, n).view(), v64_queries(starts, 50, rng),
+                 "64-bit shape " + std::to_string(shape) + " n=" + std::to_string(starts.size()) +
+                     " offset=" + std::to_string(offset));
+      }
+    }
+  }
+  // Every hi word 0..299 its own range; all of 0..399 with lo 0 and all-ones.
+  std::vector<uint64_t> dense(300);
+  for (uint64_t i = 0; i < 300; ++i) dense[i] = i;
+  std::vector<Ipv6> all;
+  for (uint64_t i = 0; i < 400; ++i) {
+    all.push_back({i, 0});
+    all.push_back({i, UINT64_MAX});
+  }
+  check_v6(*backend, V6x64Table(dense, 5, 4).view(), all, "dense");
+  expect_no_fallbacks(*backend);
+}
+
+TEST(Avx2BackendTest, V6x64GeoTablesWithGapsAndBatchSizes) {
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(22);
+  // /64-aligned ranges through GeoTable::build, which keeps them in the 64-bit form.
+  std::vector<uint64_t> p = random_v64_starts(6001, rng, 1);
+  std::vector<GeoRange> input;
+  for (size_t i = 1; i + 1 < p.size(); i += 2) {
+    IpAddress a, b;
+    a.is_v6 = b.is_v6 = true;
+    a.v6 = {p[i], 0};
+    b.v6 = rng() % 2 ? Ipv6{p[i + 1] - 1, UINT64_MAX} : Ipv6{p[i], UINT64_MAX};
+    input.push_back({a, b, static_cast<uint32_t>(i % 50), i});
+  }
+  auto geo = GeoTable::build(input, std::vector<GeoRecord>(50));
+  ASSERT_TRUE(geo.is_ok()) << geo.status().message();
+  ASSERT_TRUE(geo->v6_is_64bit());
+  const std::vector<Ipv6> starts = testing_util::v6_starts_of(geo->view());
+  std::vector<uint64_t> his;
+  for (const Ipv6& a : starts) his.push_back(a.hi);
+  check_v6(*backend, geo->view(), v64_queries(his, 1000, rng), "gaps");
+  for (size_t n : kBatchSizes) {
+    std::vector<Ipv6> q(n);
+    for (size_t i = 0; i < n; ++i)
+      q[i] = i % 3 == 0 ? starts[rng() % starts.size()] : Ipv6{starts[rng() % starts.size()].hi, rng()};
+    check_v6(*backend, geo->view(), q, "batch " + std::to_string(n));
+  }
+  // Batch sizes at a misaligned base too.
+  V6x64Table t(random_v64_starts(20000, rng, 0), 3, 5);
+  for (size_t n : kBatchSizes) {
+    std::vector<Ipv6> q(n);
+    for (size_t i = 0; i < n; ++i)
+      q[i] = i % 5 == 0 ? Ipv6{t.view().v6_starts64[rng() % t.n], 0} : Ipv6{rng(), rng()};
+    check_v6(*backend, t.view(), q, "offset 3, batch " + std::to_string(n));
+  }
+  expect_no_fallbacks(*backend);
+}
+
+TEST(Avx2BackendTest, V6x64HugeTables) {
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(23);
+  // About the size of GeoLite2-City's IPv6 table (1.1 M ranges, /64-aligned) at two offsets, and a lumpy
+  // one (the jump table walks for many buckets).
+  const auto geolite = random_v64_starts(1100000, rng, 1);
+  const auto q = v64_queries(geolite, 100000, rng, Edges::kStartAndBefore);
+  check_v6(*backend, V6x64Table(geolite, 0, 1).view(), q, "1.1M GeoLite2-like");
+  check_v6(*backend, V6x64Table(geolite, 5, 2).view(), q, "1.1M GeoLite2-like, offset 5");
+  const auto lumpy = random_v64_starts(200000, rng, 3);
+  check_v6(*backend, V6x64Table(lumpy, 7, 3).view(), v64_queries(lumpy, 50000, rng), "200k lumpy");
+  expect_no_fallbacks(*backend);
+}
+
 // ---- the cached search trees ------------------------------------------------------------------------
 
 TEST(Avx2BackendTest, TableRewrittenInPlaceStillGivesExactAnswers) {
@@ -540,6 +750,54 @@ TEST(Avx2BackendTest, TableRewrittenInPlaceStillGivesExactAnswers) {
   }
 }
 
+TEST(Avx2BackendTest, V6x64TableRewrittenInPlaceStillGivesExactAnswers) {
+  // The same for the 64-bit form: a different array of hi words at the same address and size.
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(24);
+  V6x64Table t(random_v64_starts(30000, rng, 1), 3, 1);
+  const auto starts_of = [&] {
+    return std::vector<uint64_t>(t.view().v6_starts64.begin(), t.view().v6_starts64.end());
+  };
+  check_v6(*backend, t.view(), v64_queries(starts_of(), 1000, rng), "before");
+  expect_no_fallbacks(*backend);
+  EXPECT_EQ(backend->stats().tree_builds, 1U);
+  for (int shape = 0; shape < 4; ++shape) {
+    const auto s = random_v64_starts(30000, rng, shape);
+    std::copy(s.begin(), s.end(), t.buffer.begin() + 3);
+    const auto q = v64_queries(s, 1000, rng);
+    // Twice: the first call finds the stale tree (and falls back), the second uses a rebuilt one.
+    const uint64_t before = backend->stats().fallbacks;
+    check_v6(*backend, t.view(), q, "shape " + std::to_string(shape));
+    const uint64_t after = backend->stats().fallbacks;
+    EXPECT_GT(after, before);
+    check_v6(*backend, t.view(), q, "shape " + std::to_string(shape) + " again");
+    EXPECT_EQ(backend->stats().fallbacks, after) << "the stale tree was not rebuilt";
+  }
+}
+
+TEST(Avx2BackendTest, V6FormsKeepTheirOwnTrees) {
+  // A 128-bit and a 64-bit view used in turn: each form keeps its own cached tree (no rebuild per call),
+  // and a 64-bit view is never searched with the 128-bit tree or the other way round.
+  SKIP_WITHOUT_AVX2();
+  auto backend = avx2();
+  ASSERT_NE(backend, nullptr);
+  std::mt19937_64 rng(25);
+  const auto his = random_v64_starts(5000, rng, 1);
+  std::vector<Ipv6> wide;
+  for (uint64_t hi : his) wide.push_back({hi, 0});
+  const V6x64Table narrow_table(his, 0, 1);
+  const V6Table wide_table(wide, 0, 1);  // the same starts and records in the 128-bit form
+  const auto q = v64_queries(his, 1000, rng);
+  for (int i = 0; i < 3; ++i) {
+    check_v6(*backend, narrow_table.view(), q, "64-bit");
+    check_v6(*backend, wide_table.view(), q, "128-bit");
+  }
+  EXPECT_EQ(backend->stats().tree_builds, 2U);
+  expect_no_fallbacks(*backend);
+}
+
 TEST(Avx2BackendTest, AlternatingTablesAndThreads) {
   SKIP_WITHOUT_AVX2();
   auto backend = avx2();
@@ -547,6 +805,7 @@ TEST(Avx2BackendTest, AlternatingTablesAndThreads) {
   std::mt19937_64 rng(15);
   const V4Table a(uniform_v4_starts(3000, rng), 0, 1), b(uniform_v4_starts(70000, rng), 5, 2);
   const V6Table c(random_v6_starts(3000, rng, 0), 0, 3), d(random_v6_starts(9000, rng, 1), 1, 4);
+  const V6x64Table e(random_v64_starts(7000, rng, 0), 2, 5);
   auto starts4 = [](const V4Table& t) {
     return std::vector<uint32_t>(t.view().v4_starts.begin(), t.view().v4_starts.end());
   };
@@ -555,11 +814,14 @@ TEST(Avx2BackendTest, AlternatingTablesAndThreads) {
   };
   const auto qa = v4_queries(starts4(a), 500, rng), qb = v4_queries(starts4(b), 500, rng);
   const auto qc = v6_queries(starts6(c), 500, rng), qd = v6_queries(starts6(d), 500, rng);
+  const auto qe =
+      v64_queries(std::vector<uint64_t>(e.view().v6_starts64.begin(), e.view().v6_starts64.end()), 500, rng);
   for (int i = 0; i < 4; ++i) {
     check_v4(*backend, a.view(), qa, "a");
     check_v4(*backend, b.view(), qb, "b");
     check_v6(*backend, c.view(), qc, "c");
     check_v6(*backend, d.view(), qd, "d");
+    check_v6(*backend, e.view(), qe, "e");
   }
   // One backend shared by threads that use different tables.
   std::vector<std::thread> threads;
@@ -572,6 +834,7 @@ TEST(Avx2BackendTest, AlternatingTablesAndThreads) {
         } else {
           check_v4(*backend, b.view(), qb, "thread b");
           check_v6(*backend, d.view(), qd, "thread d");
+          check_v6(*backend, e.view(), qe, "thread e");
         }
       }
     });
