@@ -64,6 +64,21 @@ class Section {
     return Status::ok();
   }
 
+  // A string, or an array of strings (several files of one kind).
+  Status get_one_or_many(std::string_view key, std::vector<std::string>& out, bool required) {
+    const toml::node* n = find(key);
+    if (!n) return required ? missing(key) : Status::ok();
+    if (n->is_string()) {
+      out = {n->as_string()->get()};
+    } else if (Status s = get(key, out); !s) {
+      return Status::errorf("config key '{}' must be a file name or an array of file names", key_name(key));
+    }
+    if (required && (out.empty() || std::any_of(out.begin(), out.end(), [](auto& f) { return f.empty(); }))) {
+      return Status::errorf("config key '{}' must name at least one file, and no empty names", key_name(key));
+    }
+    return Status::ok();
+  }
+
   Status missing(std::string_view key) const {
     return Status::errorf("config key '{}' is required", key_name(key));
   }
@@ -137,13 +152,13 @@ Status read_filter(Section s, FilterConfig& c) {
 
 Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
   ENRICHD_TRY(s.get("backend", c.backend));
-  ENRICHD_TRY(s.get("geo_csv", c.geo_csv, true));
+  ENRICHD_TRY(s.get_one_or_many("geo", c.geo, true));
   ENRICHD_TRY(s.get("category_csv", c.category_csv, true));
   ENRICHD_TRY(s.get("category_names_csv", c.category_names_csv));
-  c.geo_csv = resolve(base_dir, c.geo_csv);
+  for (std::string& f : c.geo) f = resolve(base_dir, f);
   c.category_csv = resolve(base_dir, c.category_csv);
   c.category_names_csv = resolve(base_dir, c.category_names_csv);
-  return s.check_unknown({"backend", "geo_csv", "category_csv", "category_names_csv"});
+  return s.check_unknown({"backend", "geo", "category_csv", "category_names_csv"});
 }
 
 Status check_table_name(const Section& s, std::string_view key, const std::string& name) {

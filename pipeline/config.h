@@ -35,7 +35,8 @@ struct FilterConfig {
 
 struct EnrichConfig {
   std::string backend = "auto";
-  std::string geo_csv;
+  // Geo sources (host/geo_import.h): one snapshot, or any mix of .mmdb and CSV files.
+  std::vector<std::string> geo;
   std::string category_csv;        // pin_id,category_id
   std::string category_names_csv;  // category_id,name (optional)
 };

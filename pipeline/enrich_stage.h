@@ -8,7 +8,7 @@
 #include "host/event_batch.h"
 #include "host/geo_table.h"
 #include "kernels/backend.h"
-#include "pipeline/geo_lookup.h"
+#include "kernels/geo_lookup.h"
 
 namespace enrichd {
 

@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "host/event_parser.h"
+#include "host/geo_import.h"
 #include "host/row_encoder.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/enrich_stage.h"
@@ -123,11 +125,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->config_ = config;
 
-  auto geo = GeoTable::load_csv(config.enrich.geo_csv);
-  if (!geo) return geo.status().with_context("config key 'enrich.geo_csv'");
+  auto geo = load_geo(config.enrich.geo);
+  if (!geo) return geo.status().with_context("config key 'enrich.geo'");
   p->geo_ = std::move(geo).value();
   spdlog::info("geo table: {} IPv4 ranges, {} IPv6 ranges, {} records from {}", p->geo_.v4_range_count(),
-               p->geo_.v6_range_count(), p->geo_.record_count(), config.enrich.geo_csv);
+               p->geo_.v6_range_count(), p->geo_.record_count(), fmt::join(config.enrich.geo, ", "));
 
   auto categories = CategoryTable::load_csv(config.enrich.category_csv, config.enrich.category_names_csv);
   if (!categories) return categories.status().with_context("config key 'enrich.category_csv'");

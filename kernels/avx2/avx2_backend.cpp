@@ -108,7 +108,8 @@ void build_jump(Avx2Backend::Index& ix, uint64_t m, uint64_t key_max, Fence fenc
   }
   if (top == 0) return;
   // Walk starts above `top` fit their fields: fewer than 2^11 nodes, fewer than 16 layers.
-  static_assert(kBuckets / kJumpDensity <= avx2::kJumpWalk);
+  // Plain jump entries hold a node number in kJumpLayerShift bits.
+  static_assert(kBuckets / kJumpDensity <= (1U << avx2::kJumpLayerShift));
   if (top >= 16 || plan.nodes[top - 1] >= (1U << avx2::kJumpLayerShift)) return;
   // x's node in layer l is the number of that layer's nodes after the first whose smallest key is <= x.
   std::vector<std::vector<Ipv6>> bounds(top + 1);

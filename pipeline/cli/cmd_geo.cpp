@@ -12,7 +12,7 @@
 #include "host/geo_snapshot.h"
 #include "kernels/backend.h"
 #include "pipeline/cli/commands.h"
-#include "pipeline/geo_lookup.h"
+#include "kernels/geo_lookup.h"
 
 namespace enrichd::cli {
 namespace {

@@ -24,7 +24,7 @@ class EnrichdCli : public ::testing::Test {
 kind = "file"
 path = "events.jsonl"
 [enrich]
-geo_csv = "geo.csv"
+geo = "geo.csv"
 category_csv = "pins.csv"
 [sink]
 dsn = "{}"
@@ -77,7 +77,7 @@ TEST_F(EnrichdCli, MissingReferenceFileIsNamed) {
   toml.replace(toml.find("geo.csv"), 7, "nowhere.csv");
   auto r = run_with(toml);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("enrich.geo_csv"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("enrich.geo"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("nowhere.csv"), std::string::npos) << r.err;
 }
 

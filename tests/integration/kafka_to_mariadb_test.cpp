@@ -52,7 +52,7 @@ linger_ms = 20
 exclude_actions = ["hide"]
 [enrich]
 backend = "scalar"
-geo_csv = "geo.csv"
+geo = "geo.csv"
 category_csv = "pins.csv"
 category_names_csv = "categories.csv"
 [sink]

@@ -1,4 +1,4 @@
-#include "pipeline/geo_lookup.h"
+#include "kernels/geo_lookup.h"
 
 namespace enrichd {
 
