@@ -37,8 +37,9 @@ struct IpAddress {
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };
 
-// Parses dotted IPv4 or any RFC 4291 IPv6 text form. Returns nullopt for anything else (zone ids,
-// surrounding spaces, empty text). The fast hand-written parser is a later issue; this one is exact.
+// Parses dotted IPv4 or any RFC 4291 IPv6 text form: accepts exactly what glibc's inet_pton(AF_INET) or
+// inet_pton(AF_INET6) accepts, with the same bits. Returns nullopt for anything else (zone ids, surrounding
+// spaces, leading-zero octets, embedded NUL, empty text). Reads the view in place; no terminator needed.
 std::optional<IpAddress> parse_ip(std::string_view text);
 
 // Canonical text: dotted quad for IPv4, RFC 5952 for IPv6.
