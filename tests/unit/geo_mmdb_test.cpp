@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -232,6 +233,10 @@ TEST(GeoMmdbTest, RandomDatabasesMatchLibmaxminddb) {
       base.lo &= len >= 128 ? UINT64_MAX : len <= 64 ? 0 : ~(UINT64_MAX >> (len - 64));
       entries.push_back({"net", fmt::format("{}/{}", format_ipv6(base), len), "", pool[rng() % pool.size()]});
     }
+    // Wider networks first, so that narrower ones nest inside them instead of being overwritten.
+    auto prefix_len = [](const MmdbEntry& e) { return std::stoi(e.first.substr(e.first.find('/') + 1)); };
+    std::stable_sort(entries.begin(), entries.end(),
+                     [&](const MmdbEntry& a, const MmdbEntry& b) { return prefix_len(a) < prefix_len(b); });
     const std::string path = testing_util::write_mmdb(fmt::format("random{}", round), entries,
                                                       {fmt::format("record_size {}", 24 + 4 * round)});
     auto table = import(path);
