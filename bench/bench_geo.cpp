@@ -1,0 +1,198 @@
+// Geo reference data benchmarks:
+//  - BM_GeoSnapshotLoad: mapping and checking a GeoLite2-City-size snapshot (synthetic, built once).
+//  - BM_MmdbLookup/{libmaxminddb,<backend>}/{v4,v6}: the same random addresses looked up in one .mmdb
+//    file by libmaxminddb and by every available backend (on the table imported from that file), so
+//    the ratio holds on a noisy machine. Registered only when ENRICHD_BENCH_MMDB names a file, e.g. the
+//    real GeoLite2-City fetched by scripts/fetch-geolite2, or one from scripts/make-bench-mmdb.
+#include <arpa/inet.h>
+#include <benchmark/benchmark.h>
+#include <maxminddb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/bench_data.h"
+#include "bench/bench_kernels.h"
+#include "host/geo_import.h"
+#include "host/geo_snapshot.h"
+#include "kernels/geo_lookup.h"
+
+namespace enrichd::bench {
+namespace {
+
+// Removes the benchmark's snapshot file when the process ends.
+struct RemoveAtExit {
+  std::string path;
+  ~RemoveAtExit() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+// GeoLite2-City size (see ../shared/DESIGN.md): 2.57 M IPv4 ranges, 1.1 M IPv6 ranges, /64-aligned.
+const std::string& geolite2_size_snapshot() {
+  static RemoveAtExit file;
+  static const std::string path = [] {
+    const GeoTable t =
+        make_geo_table({.v4_ranges = 2570000, .v6_ranges = 1100000, .records = 120000, .seed = 5});
+    std::string p = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
+                    "/enrichd-bench-" + std::to_string(::getpid()) + ".snap";
+    if (Status s = write_geo_snapshot(t, p, "synthetic GeoLite2-City size"); !s) p.clear();
+    file.path = p;
+    return p;
+  }();
+  return path;
+}
+
+void BM_GeoSnapshotLoad(benchmark::State& state) {
+  const std::string& path = geolite2_size_snapshot();
+  if (path.empty()) {
+    state.SkipWithError("cannot write the snapshot");
+    return;
+  }
+  size_t bytes = 0, ranges = 0;
+  for (auto _ : state) {
+    auto t = load_geo_snapshot(path);
+    if (!t) {
+      state.SkipWithError(t.status().message().c_str());
+      return;
+    }
+    bytes = t->memory_bytes();
+    ranges = t->v4_range_count() + t->v6_range_count();
+    benchmark::DoNotOptimize(t->view().v4_starts.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  state.counters["ranges"] = static_cast<double>(ranges);
+  state.counters["MiB"] = static_cast<double>(bytes) / (1 << 20);
+}
+BENCHMARK(BM_GeoSnapshotLoad)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+struct MmdbFixture {
+  MMDB_s db{};
+  GeoTable table;
+  std::vector<IpAddress> v4, v6;
+};
+
+// Addresses that mostly hit: starts of the imported ranges plus a random offset into the range.
+std::vector<IpAddress> addresses(const GeoTable& t, bool v6, size_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<IpAddress> out;
+  const GeoTableView v = t.view();
+  const size_t ranges = v6 ? v.v6_records.size() : v.v4_starts.size();
+  while (out.size() < n) {
+    const size_t i = rng.below(ranges);
+    if (!v6) {
+      const uint64_t end = i + 1 < ranges ? v.v4_starts[i + 1] : (uint64_t{1} << 32);
+      out.push_back({false, static_cast<uint32_t>(v.v4_starts[i] + rng.below(end - v.v4_starts[i])), {}});
+    } else {
+      const Ipv6 s = v.v6_starts64.empty() ? v.v6_starts[i] : Ipv6{v.v6_starts64[i], 0};
+      out.push_back({true, 0, {s.hi, v.v6_starts64.empty() ? s.lo : rng.next()}});
+    }
+  }
+  return out;
+}
+
+MmdbFixture* mmdb_fixture() {
+  static std::unique_ptr<MmdbFixture> f = []() -> std::unique_ptr<MmdbFixture> {
+    const char* path = std::getenv("ENRICHD_BENCH_MMDB");
+    auto fx = std::make_unique<MmdbFixture>();
+    if (MMDB_open(path, MMDB_MODE_MMAP, &fx->db) != MMDB_SUCCESS) return nullptr;
+    GeoImport imp;
+    if (!import_mmdb(path, imp)) return nullptr;
+    auto t = imp.build();
+    if (!t) return nullptr;
+    fx->table = std::move(t).value();
+    fx->v4 = addresses(fx->table, false, kBatchSize, 31);
+    if (fx->db.metadata.ip_version == 6) fx->v6 = addresses(fx->table, true, kBatchSize, 32);
+    return fx;
+  }();
+  return f.get();
+}
+
+void BM_MmdbLookupLibmaxminddb(benchmark::State& state, bool v6) {
+  MmdbFixture* f = mmdb_fixture();
+  if (f == nullptr || (v6 && f->v6.empty())) {
+    state.SkipWithError("no usable ENRICHD_BENCH_MMDB (or no IPv6 in it)");
+    return;
+  }
+  const auto& q = v6 ? f->v6 : f->v4;
+  std::vector<sockaddr_storage> addrs(q.size());
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (!q[i].is_v6) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&addrs[i]);
+      sin->sin_family = AF_INET;
+      sin->sin_addr.s_addr = htonl(q[i].v4);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&addrs[i]);
+      sin6->sin6_family = AF_INET6;
+      for (int b = 0; b < 8; ++b) {
+        sin6->sin6_addr.s6_addr[b] = static_cast<uint8_t>(q[i].v6.hi >> (56 - 8 * b));
+        sin6->sin6_addr.s6_addr[8 + b] = static_cast<uint8_t>(q[i].v6.lo >> (56 - 8 * b));
+      }
+    }
+  }
+  size_t found = 0;
+  for (auto _ : state) {
+    found = 0;
+    for (const auto& a : addrs) {
+      int error = 0;
+      const MMDB_lookup_result_s r =
+          MMDB_lookup_sockaddr(&f->db, reinterpret_cast<const sockaddr*>(&a), &error);
+      found += r.found_entry ? 1 : 0;
+    }
+    benchmark::DoNotOptimize(found);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * addrs.size()));
+  state.counters["found"] = static_cast<double>(found) / static_cast<double>(addrs.size());
+}
+
+void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_name, bool v6) {
+  MmdbFixture* f = mmdb_fixture();
+  if (f == nullptr || (v6 && f->v6.empty())) {
+    state.SkipWithError("no usable ENRICHD_BENCH_MMDB (or no IPv6 in it)");
+    return;
+  }
+  auto backend = make_backend(backend_name);
+  if (!backend) {
+    state.SkipWithError(backend.status().message().c_str());
+    return;
+  }
+  const auto& q = v6 ? f->v6 : f->v4;
+  GeoLookup lookup;
+  size_t found = 0;
+  for (auto _ : state) {
+    // The whole per-batch path: alias check and split by family, then the backend's lookups.
+    lookup.clear();
+    for (size_t i = 0; i < q.size(); ++i) lookup.add(f->table, static_cast<uint32_t>(i), q[i]);
+    if (Status s = lookup.run(**backend, f->table); !s) {
+      state.SkipWithError(s.message().c_str());
+      return;
+    }
+    found = 0;
+    lookup.for_each_result([&found](uint32_t, uint32_t r) { found += r != kNoRecord ? 1 : 0; });
+    benchmark::DoNotOptimize(found);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * q.size()));
+  state.counters["found"] = static_cast<double>(found) / static_cast<double>(q.size());
+  state.counters["ranges"] = static_cast<double>(v6 ? f->table.v6_range_count() : f->table.v4_range_count());
+}
+
+}  // namespace
+
+void register_mmdb_benchmarks(const std::vector<std::string>& backends) {
+  if (std::getenv("ENRICHD_BENCH_MMDB") == nullptr) return;
+  for (bool v6 : {false, true}) {
+    const std::string family = v6 ? "v6" : "v4";
+    benchmark::RegisterBenchmark(("BM_MmdbLookup/libmaxminddb/" + family).c_str(), BM_MmdbLookupLibmaxminddb,
+                                 v6);
+    for (const std::string& b : backends) {
+      benchmark::RegisterBenchmark(("BM_MmdbLookup/" + b + "/" + family).c_str(), BM_MmdbLookupBackend, b,
+                                   v6);
+    }
+  }
+}
+
+}  // namespace enrichd::bench
