@@ -180,6 +180,41 @@ void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_na
   state.counters["ranges"] = static_cast<double>(v6 ? f->table.v6_range_count() : f->table.v4_range_count());
 }
 
+// The backend call alone, on keys already split by family: comparable with BM_GeoLookupV4/V6.
+void BM_MmdbKernel(benchmark::State& state, const std::string& backend_name, bool v6) {
+  MmdbFixture* f = mmdb_fixture();
+  if (f == nullptr || (v6 && f->v6.empty())) {
+    state.SkipWithError("no usable ENRICHD_BENCH_MMDB (or no IPv6 in it)");
+    return;
+  }
+  auto backend = make_backend(backend_name);
+  if (!backend) {
+    state.SkipWithError(backend.status().message().c_str());
+    return;
+  }
+  std::vector<uint32_t> keys4;
+  std::vector<Ipv6> keys6;
+  for (const IpAddress& a : v6 ? f->v6 : f->v4) {
+    if (a.is_v6)
+      keys6.push_back(a.v6);
+    else
+      keys4.push_back(a.v4);
+  }
+  std::vector<uint32_t> out(v6 ? keys6.size() : keys4.size());
+  const GeoTableView view = f->table.view();
+  for (auto _ : state) {
+    const Status s =
+        v6 ? (*backend)->geo_lookup_v6(view, keys6, out) : (*backend)->geo_lookup_v4(view, keys4, out);
+    if (!s) {
+      state.SkipWithError(s.message().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * out.size()));
+}
+
 }  // namespace
 
 void register_mmdb_benchmarks(const std::vector<std::string>& backends) {
@@ -191,6 +226,7 @@ void register_mmdb_benchmarks(const std::vector<std::string>& backends) {
     for (const std::string& b : backends) {
       benchmark::RegisterBenchmark(("BM_MmdbLookup/" + b + "/" + family).c_str(), BM_MmdbLookupBackend, b,
                                    v6);
+      benchmark::RegisterBenchmark(("BM_MmdbKernel/" + b + "/" + family).c_str(), BM_MmdbKernel, b, v6);
     }
   }
 }
