@@ -2,18 +2,21 @@
 
 #include "kernels/avx2/avx2_backend.h"
 #include "kernels/backend.h"
-#include "kernels/cuda/cuda_probe.h"
 #include "kernels/scalar/scalar_backend.h"
+
+#ifdef ENRICHD_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 namespace enrichd {
 namespace {
 
+// Available only when a device works: a driver, a device, a context and a kernel that ran (computed
+// once per process, and only when asked: make_backend("avx2") never touches the GPU).
 BackendInfo cuda_info() {
 #ifdef ENRICHD_HAVE_CUDA
-  const cuda::DeviceProbe probe = cuda::probe_devices();
-  // The device probe is real; the CUDA lookup kernels arrive with the GPU issues, so the backend
-  // reports itself unavailable rather than pretend.
-  return {"cuda", false, fmt::format("{}; CUDA lookup kernels not built yet", probe.detail)};
+  const cuda::Availability a = cuda::backend_availability();
+  return {"cuda", a.available, a.detail};
 #else
   return {"cuda", false, "this build has no CUDA (configure with -DENRICHD_CUDA=ON and nvcc present)"};
 #endif
@@ -29,34 +32,60 @@ BackendInfo avx2_info() {
   return {"avx2", false, "this CPU lacks AVX2, BMI2 or POPCNT (CPUID)"};
 }
 
+BackendInfo scalar_info() {
+  return {"scalar", true, "portable reference"};
+}
+
+struct Entry {
+  std::string_view name;
+  BackendInfo (*info)();
+};
+
+// Priority order.
+constexpr Entry kBackends[] = {{"cuda", cuda_info}, {"avx2", avx2_info}, {"scalar", scalar_info}};
+
+Result<std::unique_ptr<EnrichBackend>> construct(std::string_view name) {
+#ifdef ENRICHD_HAVE_CUDA
+  if (name == "cuda") {
+    auto made = CudaBackend::create();
+    if (!made) return made.status();
+    return std::unique_ptr<EnrichBackend>(std::move(made).value());
+  }
+#endif
+  if (name == "avx2") return std::unique_ptr<EnrichBackend>(std::make_unique<Avx2Backend>());
+  if (name == "scalar") return std::unique_ptr<EnrichBackend>(std::make_unique<ScalarBackend>());
+  return Status::errorf("backend '{}' is listed but cannot be constructed", name);
+}
+
 }  // namespace
 
 std::vector<BackendInfo> list_backends() {
-  return {
-      cuda_info(),
-      avx2_info(),
-      {"scalar", true, "portable reference"},
-  };
+  std::vector<BackendInfo> out;
+  for (const Entry& e : kBackends) out.push_back(e.info());
+  return out;
 }
 
 Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name) {
-  const auto backends = list_backends();
-  std::string chosen(name);
   if (name == "auto") {
-    for (const auto& b : backends) {
-      if (b.available) {
-        chosen = b.name;
-        break;
-      }
+    // The first available backend that also starts; a GPU that is listed but fails to start (out of
+    // memory, say) falls back to the next.
+    std::string failures;
+    for (const Entry& e : kBackends) {
+      if (!e.info().available) continue;
+      auto made = construct(e.name);
+      if (made) return made;
+      failures += fmt::format("{}{}", failures.empty() ? "" : "; ", made.status().message());
     }
+    return Status::errorf("no backend could start: {}", failures);
   }
   std::string choices = "auto";
-  for (const auto& b : backends) {
-    choices += ", " + b.name;
-    if (b.name != chosen) continue;
-    if (!b.available) return Status::errorf("backend '{}' is not available here: {}", b.name, b.detail);
-    if (b.name == "avx2") return std::unique_ptr<EnrichBackend>(std::make_unique<Avx2Backend>());
-    if (b.name == "scalar") return std::unique_ptr<EnrichBackend>(std::make_unique<ScalarBackend>());
+  for (const Entry& e : kBackends) choices += fmt::format(", {}", e.name);
+  for (const Entry& e : kBackends) {
+    if (e.name != name) continue;
+    const BackendInfo info = e.info();
+    if (!info.available)
+      return Status::errorf("backend '{}' is not available here: {}", info.name, info.detail);
+    return construct(e.name);
   }
   return Status::errorf("unknown backend '{}' (choices: {})", name, choices);
 }

@@ -1,0 +1,709 @@
+// The CUDA backend's host side: device copies of the tables (cached per view), pinned staging, streams,
+// and the Status plumbing. The kernels are in cuda_kernels.cu; the layouts in cuda_kernels.h.
+#include "kernels/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_probe.h"
+
+namespace enrichd {
+
+using cuda::JoinBucket;
+using cuda::JoinSlot;
+using cuda::JoinTable;
+using cuda::SearchTable;
+using cuda::U128;
+
+// The device code repeats the host's hash and markers (host/ has no CUDA); they must agree exactly.
+static_assert(cuda::kDeviceNoRecord == kNoRecord);
+static_assert(cuda::kDeviceEmptyKey == CategoryTableView::kEmptyKey);
+static_assert(cuda::splitmix_hash(0) == hash_key(0) && cuda::splitmix_hash(1) == hash_key(1) &&
+              cuda::splitmix_hash(UINT64_MAX) == hash_key(UINT64_MAX) &&
+              cuda::splitmix_hash(0x0123456789abcdefULL) == hash_key(0x0123456789abcdefULL) &&
+              cuda::splitmix_hash(100000000000000000ULL) == hash_key(100000000000000000ULL));
+// Host arrays are copied to the device byte for byte.
+static_assert(sizeof(Ipv6) == sizeof(U128) && offsetof(Ipv6, hi) == offsetof(U128, hi) &&
+              offsetof(Ipv6, lo) == offsetof(U128, lo) && std::is_trivially_copyable_v<Ipv6>);
+static_assert(sizeof(CategorySlot) == sizeof(JoinSlot) &&
+              offsetof(CategorySlot, key) == offsetof(JoinSlot, key) &&
+              offsetof(CategorySlot, value) == offsetof(JoinSlot, value) &&
+              std::is_trivially_copyable_v<CategorySlot>);
+
+namespace {
+
+Status check_sizes(size_t in, size_t out) {
+  if (in != out) return Status::errorf("backend: {} inputs but room for {} outputs", in, out);
+  return Status::ok();
+}
+
+// Owned device or page-locked host memory that only grows (reserve) and is freed on destruction.
+template <bool kPinned>
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      (void)release();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+    }
+    return *this;
+  }
+  ~Buffer() { (void)release(); }
+
+  Status reserve(size_t bytes) {
+    if (bytes <= bytes_) return Status::ok();
+    if (Status s = release(); !s) return s;
+    // Grow by at least half again, so that slowly growing batches do not reallocate every call.
+    const size_t want = std::max(bytes, bytes_ + bytes_ / 2);
+    void* p = nullptr;
+    if constexpr (kPinned) {
+      ENRICHD_CUDA_TRY(cudaMallocHost(&p, want));
+    } else {
+      ENRICHD_CUDA_TRY(cudaMalloc(&p, want));
+    }
+    ptr_ = p;
+    bytes_ = want;
+    return Status::ok();
+  }
+
+  Status release() {
+    void* p = std::exchange(ptr_, nullptr);
+    bytes_ = 0;
+    if (p == nullptr) return Status::ok();
+    if constexpr (kPinned) {
+      ENRICHD_CUDA_TRY(cudaFreeHost(p));
+    } else {
+      ENRICHD_CUDA_TRY(cudaFree(p));
+    }
+    return Status::ok();
+  }
+
+  template <typename T = unsigned char>
+  T* get() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+using DeviceBuffer = Buffer<false>;
+using PinnedBuffer = Buffer<true>;
+
+size_t round_up(size_t n, size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+// A view's identity: array addresses and sizes, and a hash of a few sampled entries, so that a new table
+// that happens to get the old one's addresses (allocated after it was freed) is still told apart.
+struct ViewKey {
+  const void* keys = nullptr;
+  size_t key_count = 0;
+  const void* values = nullptr;
+  size_t value_count = 0;
+  uint64_t fingerprint = 0;
+  friend bool operator==(const ViewKey&, const ViewKey&) = default;
+};
+
+constexpr size_t kFingerprintSamples = 16;
+
+uint64_t mix(uint64_t h, uint64_t v) {
+  return cuda::splitmix_hash(h ^ v) + 0x9e3779b97f4a7c15ULL;
+}
+uint64_t words_hash(uint64_t h, uint32_t v) {
+  return mix(h, v);
+}
+uint64_t words_hash(uint64_t h, uint64_t v) {
+  return mix(h, v);
+}
+uint64_t words_hash(uint64_t h, const Ipv6& v) {
+  return mix(mix(h, v.hi), v.lo);
+}
+uint64_t words_hash(uint64_t h, const CategorySlot& s) {
+  return mix(mix(h, s.key), s.value);  // not the padding, which is indeterminate
+}
+
+template <typename T>
+uint64_t sample_hash(uint64_t h, std::span<const T> s) {
+  h = mix(h, s.size());
+  if (s.empty()) return h;
+  for (size_t k = 0; k < kFingerprintSamples; ++k)
+    h = words_hash(h, s[k * (s.size() - 1) / (kFingerprintSamples - 1)]);
+  return h;
+}
+
+template <typename Key>
+struct DeviceGeo {
+  ViewKey view;
+  DeviceBuffer memory;
+  SearchTable<Key> table;
+  size_t bytes = 0;
+};
+
+struct DeviceJoin {
+  ViewKey view;
+  uint64_t mask = 0;
+  DeviceBuffer memory;
+  JoinTable table;  // without the per-call out-of-band key
+  size_t bytes = 0;
+};
+
+// The device's copy of a host key type.
+template <typename HostKey>
+using DeviceKeyOf = std::conditional_t<std::is_same_v<HostKey, Ipv6>, U128, HostKey>;
+
+// The bucketed join table (device_layout.h) of the view's keys.
+std::vector<JoinBucket> build_buckets(const CategoryTableView& view) {
+  size_t count = 0;
+  for (const CategorySlot& s : view.slots) count += s.key != CategoryTableView::kEmptyKey ? 1 : 0;
+  JoinBucket empty{};
+  std::fill(std::begin(empty.keys), std::end(empty.keys), cuda::kDeviceEmptyKey);
+  std::fill(std::begin(empty.values), std::end(empty.values), cuda::kDeviceNoRecord);
+  std::vector<JoinBucket> buckets(cuda::bucket_count_for(count), empty);
+  for (const CategorySlot& s : view.slots) {
+    if (s.key != CategoryTableView::kEmptyKey)
+      cuda::bucket_insert(buckets.data(), buckets.size(), s.key, s.value);
+  }
+  return buckets;
+}
+
+Status set_device(int device) {
+  ENRICHD_CUDA_TRY(cudaSetDevice(device));
+  return Status::ok();
+}
+
+// Whether [p, p + bytes) is page-locked host memory, which the copy engines can read or write directly.
+Result<bool> page_locked(const void* p, size_t bytes) {
+  if (p == nullptr || bytes == 0) return false;
+  for (const void* q : {p, static_cast<const void*>(static_cast<const unsigned char*>(p) + bytes - 1)}) {
+    cudaPointerAttributes attr{};
+    ENRICHD_CUDA_TRY(cudaPointerGetAttributes(&attr, q));
+    if (attr.type != cudaMemoryTypeHost) return false;
+  }
+  return true;
+}
+
+// Runs a 1-element kernel and reads it back: proves the driver, the context and the kernel image.
+Status smoke_test(int device) {
+  if (Status s = set_device(device); !s) return s;
+  ENRICHD_CUDA_TRY(cudaFree(nullptr));  // creates the context
+  if (Status s = cuda::check_kernel_images(); !s) return s;
+  DeviceBuffer buffer;
+  if (Status s = buffer.reserve(sizeof(uint32_t)); !s) return s;
+  constexpr uint32_t kProbe = 0x5eed1234U;
+  if (Status s = cuda::launch_fill(buffer.get<uint32_t>(), 1, kProbe, nullptr); !s) return s;
+  uint32_t back = 0;
+  ENRICHD_CUDA_TRY(cudaMemcpy(&back, buffer.get(), sizeof back, cudaMemcpyDeviceToHost));
+  if (back != kProbe) return Status::errorf("a test kernel wrote {:#x}, not {:#x}", back, kProbe);
+  return buffer.release();
+}
+
+}  // namespace
+
+struct CudaBackend::Impl {
+  CudaOptions options;
+  std::string device_name;
+  int sm_count = 1;
+  size_t shared_limit = 48 * 1024;
+  cudaStream_t streams[2] = {nullptr, nullptr};
+  cudaEvent_t done[2] = {nullptr, nullptr};
+
+  std::mutex mutex;
+  std::optional<DeviceGeo<uint32_t>> v4;
+  std::optional<DeviceGeo<uint64_t>> v6_64;
+  std::optional<DeviceGeo<U128>> v6_128;
+  std::optional<DeviceJoin> join;
+  DeviceBuffer device_in[2], device_out[2];
+  PinnedBuffer host_in[2], host_out[2];
+  Stats stats;
+
+  explicit Impl(const CudaOptions& o) : options(o) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  ~Impl() {
+    (void)set_device(options.device);
+    for (int i = 0; i < 2; ++i) {
+      if (streams[i] != nullptr) (void)destroy_stream(streams[i]);
+      if (done[i] != nullptr) (void)destroy_event(done[i]);
+    }
+  }
+
+  static Status destroy_stream(cudaStream_t s) {
+    ENRICHD_CUDA_TRY(cudaStreamSynchronize(s));
+    ENRICHD_CUDA_TRY(cudaStreamDestroy(s));
+    return Status::ok();
+  }
+  static Status destroy_event(cudaEvent_t e) {
+    ENRICHD_CUDA_TRY(cudaEventDestroy(e));
+    return Status::ok();
+  }
+
+  Status init() {
+    if (options.node_bytes != 32 && options.node_bytes != 64) {
+      return Status::errorf("cuda: node_bytes must be 32 or 64, not {}", options.node_bytes);
+    }
+    int count = 0;
+    ENRICHD_CUDA_TRY(cudaGetDeviceCount(&count));
+    if (options.device < 0 || options.device >= count) {
+      return Status::errorf("cuda: no device {} ({} present)", options.device, count);
+    }
+    if (Status s = set_device(options.device); !s) return s;
+    cudaDeviceProp prop{};
+    ENRICHD_CUDA_TRY(cudaGetDeviceProperties(&prop, options.device));
+    device_name = prop.name;
+    sm_count = prop.multiProcessorCount;
+    int optin = 0;
+    ENRICHD_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, options.device));
+    // Keep room for the kernel's own small shared arrays.
+    shared_limit = static_cast<size_t>(optin) > 1024 ? static_cast<size_t>(optin) - 1024 : 0;
+    for (int i = 0; i < 2; ++i) {
+      ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
+      ENRICHD_CUDA_TRY(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+    }
+    return Status::ok();
+  }
+
+  // ---- tables ----
+
+  // The device search structure for one family, uploaded when the view is not the cached one.
+  template <typename HostKey>
+  Result<const SearchTable<DeviceKeyOf<HostKey>>*> geo_table(
+      std::optional<DeviceGeo<DeviceKeyOf<HostKey>>>& slot, std::span<const HostKey> starts,
+      std::span<const uint32_t> records) {
+    using Key = DeviceKeyOf<HostKey>;
+    if (records.size() < starts.size()) {
+      return Status::errorf("geo table view: {} range starts but {} records", starts.size(), records.size());
+    }
+    const ViewKey view{starts.data(), starts.size(), records.data(), records.size(),
+                       sample_hash(sample_hash(0, starts), records)};
+    if (slot && slot->view == view) return &slot->table;
+    slot.reset();  // free the old copy first, so that device memory holds one table per family at most
+    if (Status s = forget_other_form<Key>(); !s) return s;
+
+    DeviceGeo<Key> geo;
+    geo.view = view;
+    const size_t n = starts.size();
+    const int fanout = static_cast<int>((std::is_same_v<Key, U128> ? 64 : options.node_bytes) / sizeof(Key));
+    const cuda::SearchPlan plan =
+        cuda::plan_search(n, sizeof(Key), fanout, options.shared_top_bytes, options.plain_search);
+    SearchTable<Key>& t = geo.table;
+    t.fanout = fanout;
+    t.size = n;
+    t.top = plan.top;
+    if (Status s = geo.memory.reserve(plan.bytes); !s) return s;
+    geo.bytes = plan.bytes;
+    unsigned char* base = geo.memory.get();
+    for (int l = 0; l <= t.top; ++l) {
+      t.levels[l] = reinterpret_cast<const Key*>(base + plan.offsets[l]);
+      t.lengths[l] = plan.lengths[l];
+    }
+    t.records = reinterpret_cast<const uint32_t*>(base + plan.records_offset);
+    const cudaStream_t stream = streams[0];
+    // Padding keys are all ones: the largest key of every type.
+    ENRICHD_CUDA_TRY(cudaMemsetAsync(base, 0xff, plan.records_offset, stream));
+    if (n > 0) {
+      std::memcpy(&t.first, starts.data(), sizeof(Key));
+      ENRICHD_CUDA_TRY(cudaMemcpyAsync(base, starts.data(), n * sizeof(Key), cudaMemcpyHostToDevice, stream));
+      ENRICHD_CUDA_TRY(cudaMemcpyAsync(base + plan.records_offset, records.data(), n * sizeof(uint32_t),
+                                       cudaMemcpyHostToDevice, stream));
+    }
+    for (int l = 1; l <= t.top; ++l) {
+      if (Status s = cuda::launch_gather(base + plan.offsets[l - 1], base + plan.offsets[l], t.lengths[l],
+                                         static_cast<uint64_t>(fanout), sizeof(Key), stream);
+          !s) {
+        return s;
+      }
+    }
+    ENRICHD_CUDA_TRY(cudaStreamSynchronize(stream));
+    ++stats.table_uploads;
+    slot.emplace(std::move(geo));
+    return &slot->table;
+  }
+
+  // The IPv6 family keeps one form at a time: uploading one drops the other.
+  template <typename Key>
+  Status forget_other_form() {
+    if constexpr (std::is_same_v<Key, uint64_t>) v6_128.reset();
+    if constexpr (std::is_same_v<Key, U128>) v6_64.reset();
+    return Status::ok();
+  }
+
+  Result<JoinTable> join_table(const CategoryTableView& view) {
+    const ViewKey key{view.slots.data(), view.slots.size(), nullptr, 0, sample_hash(0, view.slots)};
+    if (!join || join->view != key || join->mask != view.mask) {
+      join.reset();
+      DeviceJoin j;
+      j.view = key;
+      j.mask = view.mask;
+      if (view.slots.empty()) {
+        // A default view: nothing to upload; every key but the out-of-band one misses.
+      } else if (options.join_layout == CudaOptions::JoinLayout::kSlots) {
+        const size_t bytes = view.slots.size() * sizeof(CategorySlot);
+        if (Status s = j.memory.reserve(bytes); !s) return s;
+        ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), view.slots.data(), bytes, cudaMemcpyHostToDevice));
+        j.table.slots = j.memory.get<const JoinSlot>();
+        j.table.mask = view.mask;
+        j.bytes = bytes;
+      } else {
+        const std::vector<JoinBucket> buckets = build_buckets(view);
+        if (!buckets.empty()) {
+          const size_t bytes = buckets.size() * sizeof(JoinBucket);
+          if (Status s = j.memory.reserve(bytes); !s) return s;
+          ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), buckets.data(), bytes, cudaMemcpyHostToDevice));
+          j.table.buckets = j.memory.get<const JoinBucket>();
+          j.table.bucket_count = buckets.size();
+          j.bytes = bytes;
+        }
+      }
+      ++stats.table_uploads;
+      join.emplace(std::move(j));
+    }
+    JoinTable t = join->table;
+    t.has_empty_key = view.has_empty_key;
+    t.empty_key_value = view.empty_key_value;
+    return t;
+  }
+
+  template <typename Key>
+  cuda::SearchLaunch search_launch(const SearchTable<Key>& t, size_t n) const {
+    cuda::SearchLaunch how;
+    how.sm_count = sm_count;
+    const size_t top_bytes = t.lengths[t.top] * sizeof(Key);
+    const bool fits = !options.plain_search && top_bytes <= shared_limit;
+    switch (options.shared_top) {
+      case CudaOptions::SharedTop::kAlways:
+        how.shared_top = fits;
+        break;
+      case CudaOptions::SharedTop::kNever:
+        how.shared_top = false;
+        break;
+      case CudaOptions::SharedTop::kAuto:
+        how.shared_top = fits && n >= CudaOptions::kSharedTopMinQueries;
+        break;
+    }
+    return how;
+  }
+
+  // ---- batches ----
+
+  // One batch's way through the device: the user's input (`bytes_per_query` bytes each when sent as
+  // is), how to write the device format into staging when it is not sent as is, and the kernel.
+  struct Batch {
+    const void* in = nullptr;
+    size_t in_bytes = 0;      // per query, the user's format
+    size_t staged_bytes = 0;  // per query, the device format written by `stage`
+    std::function<void(void* dst, size_t first, size_t count)> stage;
+    // The kernel over `count` queries; `direct` says whether d_in holds the user's format.
+    std::function<Status(const void* d_in, uint32_t* d_out, size_t count, bool direct, cudaStream_t)> launch;
+    uint32_t* out = nullptr;
+  };
+
+  size_t chunk_for(size_t n) const {
+    if (options.chunk_queries != 0) return options.chunk_queries;
+    constexpr size_t kMin = 64 * 1024, kMax = 4 * 1024 * 1024;
+    return std::clamp(round_up((n + 3) / 4, 4096), kMin, kMax);
+  }
+
+  // Chunks alternate between two streams and two sets of buffers: while the device works on one chunk,
+  // the CPU stages the next and unstages the one before.
+  Status run(const Batch& b, size_t n) {
+    const Result<bool> in_locked = page_locked(b.in, n * b.in_bytes);
+    if (!in_locked) return in_locked.status();
+    const Result<bool> out_locked = page_locked(b.out, n * sizeof(uint32_t));
+    if (!out_locked) return out_locked.status();
+    const bool direct_in = *in_locked, direct_out = *out_locked;
+    const size_t in_bytes = direct_in ? b.in_bytes : b.staged_bytes;
+    const size_t chunk = std::min(chunk_for(n), n);
+    for (int i = 0; i < 2; ++i) {
+      if (Status s = device_in[i].reserve(chunk * in_bytes); !s) return s;
+      if (Status s = device_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
+      if (!direct_in) {
+        if (Status s = host_in[i].reserve(chunk * in_bytes); !s) return s;
+      }
+      if (!direct_out) {
+        if (Status s = host_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
+      }
+    }
+    const size_t chunks = (n + chunk - 1) / chunk;
+    auto finish = [&](size_t k) -> Status {
+      const size_t slot = k % 2, first = k * chunk, count = std::min(chunk, n - first);
+      ENRICHD_CUDA_TRY(cudaEventSynchronize(done[slot]));
+      if (!direct_out) std::memcpy(b.out + first, host_out[slot].get(), count * sizeof(uint32_t));
+      return Status::ok();
+    };
+    auto enqueue_all = [&]() -> Status {
+      for (size_t k = 0; k < chunks; ++k) {
+        const size_t slot = k % 2, first = k * chunk, count = std::min(chunk, n - first);
+        if (k >= 2) {
+          if (Status s = finish(k - 2); !s) return s;
+        }
+        const void* src = static_cast<const unsigned char*>(b.in) + first * b.in_bytes;
+        if (!direct_in) {
+          b.stage(host_in[slot].get(), first, count);
+          src = host_in[slot].get();
+        }
+        const cudaStream_t stream = streams[slot];
+        ENRICHD_CUDA_TRY(
+            cudaMemcpyAsync(device_in[slot].get(), src, count * in_bytes, cudaMemcpyHostToDevice, stream));
+        if (Status s =
+                b.launch(device_in[slot].get(), device_out[slot].get<uint32_t>(), count, direct_in, stream);
+            !s) {
+          return s;
+        }
+        void* dst = direct_out ? static_cast<void*>(b.out + first) : host_out[slot].get();
+        ENRICHD_CUDA_TRY(cudaMemcpyAsync(dst, device_out[slot].get(), count * sizeof(uint32_t),
+                                         cudaMemcpyDeviceToHost, stream));
+        ENRICHD_CUDA_TRY(cudaEventRecord(done[slot], stream));
+      }
+      for (size_t k = chunks >= 2 ? chunks - 2 : 0; k < chunks; ++k) {
+        if (Status s = finish(k); !s) return s;
+      }
+      return Status::ok();
+    };
+    const Status s = enqueue_all();
+    if (!s) {
+      // Nothing may still be copying into the caller's memory once we return.
+      for (cudaStream_t stream : streams) (void)sync_stream(stream);
+      return s;
+    }
+    ++(direct_in && direct_out ? stats.direct_batches : stats.staged_batches);
+    return Status::ok();
+  }
+
+  static Status sync_stream(cudaStream_t stream) {
+    ENRICHD_CUDA_TRY(cudaStreamSynchronize(stream));
+    return Status::ok();
+  }
+
+  // ---- the three lookups (lock held, device set) ----
+
+  Status v4_lookup(const GeoTableView& view, const uint32_t* addrs, uint32_t* out, size_t n, bool device) {
+    const auto t = geo_table(v4, view.v4_starts, view.v4_records);
+    if (!t) return t.status();
+    const SearchTable<uint32_t>& table = **t;
+    if (device) {
+      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), streams[0]);
+    }
+    Batch b;
+    b.in = addrs;
+    b.in_bytes = b.staged_bytes = sizeof(uint32_t);
+    b.stage = [addrs](void* dst, size_t first, size_t count) {
+      std::memcpy(dst, addrs + first, count * sizeof(uint32_t));
+    };
+    b.launch = [&](const void* d_in, uint32_t* d_out, size_t count, bool, cudaStream_t stream) {
+      return cuda::launch_geo_search(table, d_in, 1, d_out, count, search_launch(table, count), stream);
+    };
+    b.out = out;
+    return run(b, n);
+  }
+
+  Status v6_lookup(const GeoTableView& view, const Ipv6* addrs, uint32_t* out, size_t n, bool device) {
+    if (!view.v6_starts64.empty()) {
+      const auto t = geo_table(v6_64, view.v6_starts64, view.v6_records);
+      if (!t) return t.status();
+      const SearchTable<uint64_t>& table = **t;
+      if (device) {
+        return cuda::launch_geo_search(table, addrs, 2, out, n, search_launch(table, n), streams[0]);
+      }
+      // Staged, only the hi words travel (half the bytes); page-locked input travels whole.
+      Batch b;
+      b.in = addrs;
+      b.in_bytes = sizeof(Ipv6);
+      b.staged_bytes = sizeof(uint64_t);
+      b.stage = [addrs](void* dst, size_t first, size_t count) {
+        auto* hi = static_cast<uint64_t*>(dst);
+        for (size_t i = 0; i < count; ++i) hi[i] = addrs[first + i].hi;
+      };
+      b.launch = [&](const void* d_in, uint32_t* d_out, size_t count, bool direct, cudaStream_t stream) {
+        return cuda::launch_geo_search(table, d_in, direct ? 2 : 1, d_out, count, search_launch(table, count),
+                                       stream);
+      };
+      b.out = out;
+      return run(b, n);
+    }
+    const auto t = geo_table(v6_128, view.v6_starts, view.v6_records);
+    if (!t) return t.status();
+    const SearchTable<U128>& table = **t;
+    if (device) {
+      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), streams[0]);
+    }
+    Batch b;
+    b.in = addrs;
+    b.in_bytes = b.staged_bytes = sizeof(Ipv6);
+    b.stage = [addrs](void* dst, size_t first, size_t count) {
+      std::memcpy(dst, addrs + first, count * sizeof(Ipv6));
+    };
+    b.launch = [&](const void* d_in, uint32_t* d_out, size_t count, bool, cudaStream_t stream) {
+      return cuda::launch_geo_search(table, d_in, 1, d_out, count, search_launch(table, count), stream);
+    };
+    b.out = out;
+    return run(b, n);
+  }
+
+  Status join_lookup(const CategoryTableView& view, const uint64_t* keys, uint32_t* out, size_t n,
+                     bool device) {
+    const Result<JoinTable> t = join_table(view);
+    if (!t) return t.status();
+    const JoinTable& table = *t;
+    if (device) return cuda::launch_category_join(table, keys, out, n, sm_count, streams[0]);
+    Batch b;
+    b.in = keys;
+    b.in_bytes = b.staged_bytes = sizeof(uint64_t);
+    b.stage = [keys](void* dst, size_t first, size_t count) {
+      std::memcpy(dst, keys + first, count * sizeof(uint64_t));
+    };
+    b.launch = [&](const void* d_in, uint32_t* d_out, size_t count, bool, cudaStream_t stream) {
+      return cuda::launch_category_join(table, static_cast<const uint64_t*>(d_in), d_out, count, sm_count,
+                                        stream);
+    };
+    b.out = out;
+    return run(b, n);
+  }
+
+  size_t table_bytes() const {
+    return (v4 ? v4->bytes : 0) + (v6_64 ? v6_64->bytes : 0) + (v6_128 ? v6_128->bytes : 0) +
+           (join ? join->bytes : 0);
+  }
+};
+
+Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {
+  const cuda::Availability a = cuda::backend_availability();
+  if (!a.available) return Status::errorf("cuda: {}", a.detail);
+  auto impl = std::make_unique<Impl>(options);
+  if (Status s = impl->init(); !s) return s;
+  return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
+}
+
+CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaBackend::~CudaBackend() = default;
+
+Status CudaBackend::geo_lookup_v4(const GeoTableView& table, std::span<const uint32_t> addrs,
+                                  std::span<uint32_t> records) {
+  if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
+  if (addrs.empty()) return Status::ok();
+  if (table.v4_starts.empty()) {
+    std::fill(records.begin(), records.end(), kNoRecord);
+    return Status::ok();
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  return impl_->v4_lookup(table, addrs.data(), records.data(), addrs.size(), false);
+}
+
+Status CudaBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv6> addrs,
+                                  std::span<uint32_t> records) {
+  if (Status s = check_sizes(addrs.size(), records.size()); !s) return s;
+  if (addrs.empty()) return Status::ok();
+  if (table.v6_starts64.empty() && table.v6_starts.empty()) {
+    std::fill(records.begin(), records.end(), kNoRecord);
+    return Status::ok();
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  return impl_->v6_lookup(table, addrs.data(), records.data(), addrs.size(), false);
+}
+
+Status CudaBackend::category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
+                                  std::span<uint32_t> values) {
+  if (Status s = check_sizes(keys.size(), values.size()); !s) return s;
+  if (keys.empty()) return Status::ok();
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  return impl_->join_lookup(table, keys.data(), values.data(), keys.size(), false);
+}
+
+Status CudaBackend::geo_lookup_v4_device(const GeoTableView& table, const uint32_t* addrs, uint32_t* records,
+                                         size_t n) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  if (n == 0) return Status::ok();
+  if (table.v4_starts.empty()) return cuda::launch_fill(records, n, kNoRecord, impl_->streams[0]);
+  return impl_->v4_lookup(table, addrs, records, n, true);
+}
+
+Status CudaBackend::geo_lookup_v6_device(const GeoTableView& table, const Ipv6* addrs, uint32_t* records,
+                                         size_t n) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  if (n == 0) return Status::ok();
+  if (table.v6_starts64.empty() && table.v6_starts.empty()) {
+    return cuda::launch_fill(records, n, kNoRecord, impl_->streams[0]);
+  }
+  return impl_->v6_lookup(table, addrs, records, n, true);
+}
+
+Status CudaBackend::category_join_device(const CategoryTableView& table, const uint64_t* keys,
+                                         uint32_t* values, size_t n) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  if (n == 0) return Status::ok();
+  return impl_->join_lookup(table, keys, values, n, true);
+}
+
+Status CudaBackend::synchronize() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  return Impl::sync_stream(impl_->streams[0]);
+}
+
+void* CudaBackend::stream() const {
+  return impl_->streams[0];
+}
+
+Status CudaBackend::forget_tables() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = set_device(impl_->options.device); !s) return s;
+  impl_->v4.reset();
+  impl_->v6_64.reset();
+  impl_->v6_128.reset();
+  impl_->join.reset();
+  return Status::ok();
+}
+
+CudaBackend::Stats CudaBackend::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->stats;
+}
+
+std::string CudaBackend::describe() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return fmt::format("{} ({} SMs), {:.1f} MiB of tables on the device", impl_->device_name, impl_->sm_count,
+                     static_cast<double>(impl_->table_bytes()) / (1024.0 * 1024.0));
+}
+
+namespace cuda {
+
+Availability backend_availability() {
+  static const Availability cached = [] {
+    const DeviceProbe probe = probe_devices();
+    if (probe.device_count == 0) return Availability{false, probe.detail};
+    if (Status s = smoke_test(0); !s)
+      return Availability{false, fmt::format("{}: {}", probe.detail, s.message())};
+    return Availability{true, probe.detail};
+  }();
+  return cached;
+}
+
+uint64_t kernel_hash(uint64_t key) {
+  return splitmix_hash(key);
+}
+
+}  // namespace cuda
+}  // namespace enrichd
