@@ -70,7 +70,46 @@ error_code get_optional_string(od::value v, std::string_view& out) {
   return v.get_string().get(out);
 }
 
-std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, ParsedEvent& ev) {
+// The event time: an epoch number in the configured unit (integer or fractional), a string of digits
+// read the same way, or an RFC 3339 date-time string. Anything else is a wrong type.
+error_code read_timestamp(od::value v, EpochUnit unit, int64_t& out) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  std::optional<int64_t> ms;
+  if (type == od::json_type::number) {
+    od::number_type nt;
+    if (auto e = v.get_number_type().get(nt)) return e;
+    if (nt == od::number_type::floating_point_number) {
+      double d = 0;
+      if (auto e = v.get_double().get(d)) return e;
+      ms = epoch_to_ms(d, unit);
+    } else {
+      int64_t i = 0;
+      if (auto e = v.get_int64().get(i)) return e;
+      ms = epoch_to_ms(i, unit);
+    }
+  } else if (type == od::json_type::string) {
+    std::string_view text;
+    if (auto e = v.get_string().get(text)) return e;
+    const bool all_digits =
+        !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string_view::npos;
+    if (all_digits) {
+      int64_t i = 0;
+      for (char c : text) i = i * 10 + (c - '0');
+      ms = epoch_to_ms(i, unit);
+    } else {
+      ms = parse_datetime_ms(text);
+    }
+  } else {
+    return simdjson::INCORRECT_TYPE;
+  }
+  if (!ms) return simdjson::NUMBER_OUT_OF_RANGE;
+  out = *ms;
+  return simdjson::SUCCESS;
+}
+
+std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, const ParserOptions& options,
+                                 ParsedEvent& ev) {
   od::document doc;
   if (parser.iterate(payload.data(), payload.size(), payload.size() + RawBatch::kPadding).get(doc)) {
     return Failure{DeadLetterReason::kMalformedJson, {}};
@@ -91,7 +130,7 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, P
       e = v.get_uint64().get(ev.event_id);
       ev.seen |= kEventId;
     } else if (key == "ts") {
-      e = v.get_int64().get(ev.ts_ms);
+      e = read_timestamp(v, options.ts_unit, ev.ts_ms);
       ev.seen |= kTs;
     } else if (key == "user_id") {
       e = v.get_uint64().get(ev.user_id);
@@ -160,7 +199,7 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
     } else if (payload.size() > options_.max_message_bytes) {
       failure = Failure{DeadLetterReason::kOversized, {}};
     } else {
-      failure = parse_one(impl_->parser, payload, ev);
+      failure = parse_one(impl_->parser, payload, options_, ev);
       if (failure && failure->reason != DeadLetterReason::kMalformedJson &&
           is_invalid_json(impl_->dom, payload)) {
         failure = Failure{DeadLetterReason::kMalformedJson, {}};

@@ -8,11 +8,14 @@
 #include "host/dead_letter.h"
 #include "host/event_batch.h"
 #include "host/raw_batch.h"
+#include "host/timestamp.h"
 
 namespace enrichd {
 
 struct ParserOptions {
   size_t max_message_bytes = 1 << 20;
+  // The unit of numeric "ts" values (numbers, or strings of digits). RFC 3339 strings are always read.
+  EpochUnit ts_unit = EpochUnit::kMilliseconds;
 };
 
 class EventParser {
