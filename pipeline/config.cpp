@@ -189,12 +189,22 @@ Status read_sink(Section s, SinkConfig& c) {
     return Status::errorf("config key 'sink.delivery' is '{}', must be \"exactly-once\" or \"at-least-once\"",
                           delivery);
   }
+  std::string dialect = "mysql";
+  ENRICHD_TRY(s.get("dialect", dialect));
+  if (dialect == "mysql") {
+    c.dialect = SqlDialect::kMysql;
+  } else if (dialect == "singlestore") {
+    c.dialect = SqlDialect::kSingleStore;
+  } else {
+    return Status::errorf(
+        "config key 'sink.dialect' is '{}', must be \"mysql\" (MySQL, MariaDB) or \"singlestore\"", dialect);
+  }
   if (c.dead_letter_table.empty()) c.dead_letter_table = c.table + "_dead_letters";
   ENRICHD_TRY(check_table_name(s, "table", c.table));
   ENRICHD_TRY(check_table_name(s, "dead_letter_table", c.dead_letter_table));
   ENRICHD_TRY(check_table_name(s, "offsets_table", c.offsets_table));
-  return s.check_unknown(
-      {"dsn", "table", "dead_letter_table", "offsets_table", "delivery", "create_table", "load_retries"});
+  return s.check_unknown({"dsn", "dialect", "table", "dead_letter_table", "offsets_table", "delivery",
+                          "create_table", "load_retries"});
 }
 
 Status read_log(Section s, std::string& level) {

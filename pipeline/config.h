@@ -46,8 +46,13 @@ enum class Delivery {
   kAtLeastOnce,  // Kafka offsets committed after the database commit
 };
 
+// The DDL enrichd writes when it creates its tables: MySQL/MariaDB (InnoDB), or SingleStore (rows and
+// dead letters as columnstore tables with SORT and SHARD keys, the offsets as a rowstore table).
+enum class SqlDialect { kMysql, kSingleStore };
+
 struct SinkConfig {
   std::string dsn;  // mysql://user[:password]@host[:port]/database[?socket=/path]
+  SqlDialect dialect = SqlDialect::kMysql;
   std::string table = "engagements";
   std::string dead_letter_table;  // default: <table>_dead_letters
   std::string offsets_table = "enrichd_offsets";

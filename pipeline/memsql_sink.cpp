@@ -28,24 +28,36 @@ std::vector<std::string_view> column_names(const std::array<OutputColumn, N>& co
   return out;
 }
 
+// `extra` holds the lines after the columns (keys, extra columns); SingleStore tables take no engine or
+// charset clause (its default table type is columnstore; a SORT KEY makes one in any case).
 template <size_t N>
 std::string create_sql(const std::string& table, const std::array<OutputColumn, N>& columns,
-                       std::string_view extra) {
+                       std::string_view extra, SqlDialect dialect) {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
   for (const auto& col : columns) sql += fmt::format("  `{}` {},\n", col.name, col.mysql_type);
-  return sql + std::string(extra) + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+  sql += std::string(extra) + "\n)";
+  if (dialect == SqlDialect::kMysql) sql += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+  return sql;
 }
 
 }  // namespace
 
-std::string create_table_sql(const std::string& table) {
-  return create_sql(table, kOutputColumns, "  KEY (`ts`)");
+std::string create_table_sql(const std::string& table, SqlDialect dialect) {
+  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
+  return create_sql(
+      table, kOutputColumns,
+      dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
+      dialect);
 }
 
-std::string create_dead_letter_table_sql(const std::string& table) {
+std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect) {
   return create_sql(table, kDeadLetterColumns,
-                    "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
-                    "  KEY (`topic`, `kafka_partition`, `kafka_offset`)");
+                    dialect == SqlDialect::kMysql
+                        ? "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
+                          "  KEY (`topic`, `kafka_partition`, `kafka_offset`)"
+                        : "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
+                          "  SORT KEY (`received_at`),\n  SHARD KEY (`topic`, `kafka_partition`)",
+                    dialect);
 }
 
 MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn,
@@ -72,18 +84,20 @@ Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config, s
 }
 
 Status MemsqlSink::ensure_tables() {
-  if (Status s = ensure_table(config_.table, create_table_sql(config_.table), column_names(kOutputColumns));
+  if (Status s = ensure_table(config_.table, create_table_sql(config_.table, config_.dialect),
+                              column_names(kOutputColumns));
       !s) {
     return s.with_context("config key 'sink.table'");
   }
-  if (Status s =
-          ensure_table(config_.dead_letter_table, create_dead_letter_table_sql(config_.dead_letter_table),
-                       column_names(kDeadLetterColumns));
+  if (Status s = ensure_table(config_.dead_letter_table,
+                              create_dead_letter_table_sql(config_.dead_letter_table, config_.dialect),
+                              column_names(kDeadLetterColumns));
       !s) {
     return s.with_context("config key 'sink.dead_letter_table'");
   }
   if (fenced_) {
-    if (Status s = ensure_table(config_.offsets_table, create_offsets_table_sql(config_.offsets_table),
+    if (Status s = ensure_table(config_.offsets_table,
+                                create_offsets_table_sql(config_.offsets_table, config_.dialect),
                                 {"consumer_group", "topic", "kafka_partition", "next_offset"});
         !s) {
       return s.with_context("config key 'sink.offsets_table'");

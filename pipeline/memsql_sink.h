@@ -55,7 +55,7 @@ class MemsqlSink {
 };
 
 // CREATE TABLE statements (MySQL dialect).
-std::string create_table_sql(const std::string& table);
-std::string create_dead_letter_table_sql(const std::string& table);
+std::string create_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
+std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
 
 }  // namespace enrichd

@@ -6,8 +6,10 @@
 
 namespace enrichd {
 
-std::string create_offsets_table_sql(const std::string& table) {
-  return "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) +
+std::string create_offsets_table_sql(const std::string& table, SqlDialect dialect) {
+  // SingleStore: a rowstore table, for the fenced single-row updates every load makes.
+  return std::string(dialect == SqlDialect::kMysql ? "CREATE TABLE" : "CREATE ROWSTORE TABLE") +
+         " IF NOT EXISTS " + quote_identifier(table) +
          " (\n"
          "  `consumer_group` VARCHAR(255) NOT NULL,\n"
          "  `topic` VARCHAR(255) NOT NULL,\n"
@@ -15,7 +17,8 @@ std::string create_offsets_table_sql(const std::string& table) {
          "  `next_offset` BIGINT NOT NULL,\n"
          "  `updated_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
          "  PRIMARY KEY (`consumer_group`, `topic`, `kafka_partition`)\n"
-         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+         ")" +
+         std::string(dialect == SqlDialect::kMysql ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" : "");
 }
 
 std::string sql_string(std::string_view s) {

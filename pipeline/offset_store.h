@@ -7,6 +7,7 @@
 #include <string>
 
 #include "host/status.h"
+#include "pipeline/config.h"
 #include "pipeline/mysql_connection.h"
 
 namespace enrichd {
@@ -34,7 +35,7 @@ class OffsetStore {
 };
 
 // DDL of the offsets table (MySQL dialect).
-std::string create_offsets_table_sql(const std::string& table);
+std::string create_offsets_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
 
 // `s` as a single-quoted SQL string literal (backslash and quote escaped).
 std::string sql_string(std::string_view s);
