@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "host/timestamp.h"
+
 namespace enrichd {
 namespace {
 
@@ -97,8 +99,9 @@ class Section {
     return Status::ok();
   }
 
- private:
   const toml::node* find(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
+
+ private:
   const toml::table* table_;
   std::string name_;
 };
@@ -144,10 +147,41 @@ Status read_batch(Section s, BatchConfig& c) {
   return s.check_unknown({"max_events", "linger_ms", "max_message_bytes", "queue_depth"});
 }
 
+// An event-time bound: epoch milliseconds, or an RFC 3339 date-time string.
+Status read_time_bound(Section& s, std::string_view key, int64_t& out) {
+  const toml::node* n = s.find(key);
+  if (!n) return Status::ok();
+  if (n->is_integer()) {
+    out = n->as_integer()->get();
+    return Status::ok();
+  }
+  if (n->is_string()) {
+    if (auto ms = parse_datetime_ms(n->as_string()->get())) {
+      out = *ms;
+      return Status::ok();
+    }
+  }
+  return Status::errorf(
+      "config key '{}' must be epoch milliseconds or an RFC 3339 date-time such as "
+      "\"2024-01-01T00:00:00Z\"",
+      s.key_name(key));
+}
+
 Status read_filter(Section s, FilterConfig& c) {
   ENRICHD_TRY(s.get("include_actions", c.include_actions));
   ENRICHD_TRY(s.get("exclude_actions", c.exclude_actions));
-  return s.check_unknown({"include_actions", "exclude_actions"});
+  ENRICHD_TRY(s.get("include_apps", c.include_apps));
+  ENRICHD_TRY(s.get("exclude_apps", c.exclude_apps));
+  ENRICHD_TRY(s.get("require_app", c.require_app));
+  ENRICHD_TRY(s.get("require_ua", c.require_ua));
+  ENRICHD_TRY(read_time_bound(s, "ts_min", c.ts_min_ms));
+  ENRICHD_TRY(read_time_bound(s, "ts_max", c.ts_max_ms));
+  if (c.ts_min_ms > c.ts_max_ms) {
+    return Status::errorf(
+        "config keys 'filter.ts_min' and 'filter.ts_max' give an empty range (min after max)");
+  }
+  return s.check_unknown({"include_actions", "exclude_actions", "include_apps", "exclude_apps", "require_app",
+                          "require_ua", "ts_min", "ts_max"});
 }
 
 Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {

@@ -29,8 +29,14 @@ struct BatchConfig {
 };
 
 struct FilterConfig {
-  std::vector<std::string> include_actions;  // empty: every action
-  std::vector<std::string> exclude_actions;
+  std::vector<std::string> include_actions{};  // empty: every action
+  std::vector<std::string> exclude_actions{};
+  std::vector<std::string> include_apps{};  // empty: every app
+  std::vector<std::string> exclude_apps{};
+  bool require_app = false;  // drop events whose app is missing or empty
+  bool require_ua = false;
+  int64_t ts_min_ms = INT64_MIN;  // keep events with ts in [ts_min_ms, ts_max_ms]
+  int64_t ts_max_ms = INT64_MAX;
 };
 
 struct EnrichConfig {
