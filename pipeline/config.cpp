@@ -241,6 +241,18 @@ Status read_sink(Section s, SinkConfig& c) {
                           "create_table", "load_retries"});
 }
 
+Status read_schema(Section s, SchemaConfig& c) {
+  std::string unit = "ms";
+  ENRICHD_TRY(s.get("ts_unit", unit));
+  auto parsed = parse_epoch_unit(unit);
+  if (!parsed) {
+    return Status::errorf("config key 'schema.ts_unit' is '{}', must be \"s\", \"ms\", \"us\" or \"ns\"",
+                          unit);
+  }
+  c.ts_unit = *parsed;
+  return s.check_unknown({"ts_unit"});
+}
+
 Status read_log(Section s, std::string& level) {
   ENRICHD_TRY(s.get("level", level));
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -263,7 +275,8 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
     return Status::errorf("{}:{}:{}: {}", source_name, err.source().begin.line, err.source().begin.column,
                           err.description());
   }
-  static const std::set<std::string> kSections = {"source", "batch", "filter", "enrich", "sink", "log"};
+  static const std::set<std::string> kSections = {"source", "batch", "schema", "filter",
+                                                  "enrich", "sink",  "log"};
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
     if (kSections.count(key) == 0) {
@@ -283,6 +296,7 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   Config c;
   Status s = read_source(section("source"), c.source);
   if (s) s = read_batch(section("batch"), c.batch);
+  if (s) s = read_schema(section("schema"), c.schema);
   if (s) s = read_filter(section("filter"), c.filter);
   if (s) s = read_enrich(section("enrich"), c.enrich, base_dir);
   if (s) s = read_sink(section("sink"), c.sink);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "host/status.h"
+#include "host/timestamp.h"
 
 namespace enrichd {
 
@@ -69,9 +70,15 @@ struct SinkConfig {
   int64_t load_retries = 20;
 };
 
+// How events are read (the default engagement schema's fields).
+struct SchemaConfig {
+  EpochUnit ts_unit = EpochUnit::kMilliseconds;  // unit of numeric "ts" values; RFC 3339 strings always work
+};
+
 struct Config {
   SourceConfig source;
   BatchConfig batch;
+  SchemaConfig schema;
   FilterConfig filter;
   EnrichConfig enrich;
   SinkConfig sink;

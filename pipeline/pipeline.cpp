@@ -210,7 +210,9 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
   });
 
   std::thread worker_thread([&] {
-    EventParser parser(ParserOptions{static_cast<size_t>(config_.batch.max_message_bytes)});
+    EventParser parser(
+        ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
+                      .ts_unit = config_.schema.ts_unit});
     EventFilter filter(config_.filter);
     EnrichStage enrich(*backend_, geo_, categories_);
     EventBatch events;

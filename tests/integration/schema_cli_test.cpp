@@ -1,0 +1,75 @@
+// [schema] through the binary: event times in the configured epoch unit and as RFC 3339 strings land in
+// the table as the same instant; a bad unit stops start-up naming the key.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "pipeline_fixture.h"
+#include "test_support.h"
+
+namespace enrichd::testing_support {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string config(const std::string& dsn, const std::string& table, const std::string& unit) {
+  return fmt::format(R"([source]
+kind = "file"
+path = "events.jsonl"
+[schema]
+ts_unit = "{}"
+[enrich]
+geo = "geo.csv"
+category_csv = "pins.csv"
+[sink]
+dsn = "{}"
+table = "{}"
+)",
+                     unit, dsn, table);
+}
+
+TEST(SchemaCli, EventTimesInSecondsAndRfc3339) {
+  if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
+  const std::string dir = make_temp_dir("enrichd-schema");
+  write_file(dir + "/geo.csv", test_geo_csv());
+  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string table = "schema_" + std::to_string(std::random_device{}());
+  const char* kTimes[] = {"1700000000", "1700000000.25", "\"1700000001\"", "\"2023-11-14T23:13:20.5+01:00\"",
+                          "\"2023-11-14 22:13:21Z\""};
+  std::string lines;
+  for (int i = 0; i < 5; ++i) {
+    lines += fmt::format(R"({{"event_id":{},"ts":{},"user_id":1,"pin_id":1,"action":"view","ip":"8.8.8.8"}})",
+                         i + 1, kTimes[i]);
+    lines += "\n";
+  }
+  lines +=
+      R"({"event_id":9,"ts":"2023-02-30T00:00:00Z","user_id":1,"pin_id":1,"action":"view","ip":"8.8.8.8"})";
+  lines += "\n";
+  write_file(dir + "/events.jsonl", lines);
+  write_file(dir + "/c.toml", config(test_dsn(), table, "s"));
+  auto r = run_process({enrichd_binary(), "run", "-c", dir + "/c.toml"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("wrong_type=1"), std::string::npos) << "Feb 30 is a dead letter: " << r.err;
+  auto db = connect_test_db();
+  ASSERT_TRUE(db);
+  auto rows = db->query("SELECT event_id, ts FROM `" + table + "` ORDER BY event_id");
+  ASSERT_TRUE(rows) << rows.status().message();
+  const std::vector<std::vector<std::string>> expected = {{"1", "2023-11-14 22:13:20.000"},
+                                                          {"2", "2023-11-14 22:13:20.250"},
+                                                          {"3", "2023-11-14 22:13:21.000"},
+                                                          {"4", "2023-11-14 22:13:20.500"},
+                                                          {"5", "2023-11-14 22:13:21.000"}};
+  EXPECT_EQ(*rows, expected);
+  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+
+  write_file(dir + "/c.toml", config(test_dsn(), table, "minutes"));
+  r = run_process({enrichd_binary(), "run", "-c", dir + "/c.toml"}, 60s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'schema.ts_unit' is 'minutes'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace enrichd::testing_support
