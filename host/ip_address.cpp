@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace enrichd {
 namespace {
@@ -153,6 +154,29 @@ std::string format_ipv6(const Ipv6& v6) {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(AF_INET6, &a, buf, sizeof buf);
   return buf;
+}
+
+size_t format_ip_to(const IpAddress& ip, char* out) {
+  if (ip.is_v6) {
+    in6_addr a{};
+    store_be64(ip.v6.hi, a.s6_addr);
+    store_be64(ip.v6.lo, a.s6_addr + 8);
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a, buf, sizeof buf);
+    const size_t n = std::strlen(buf);
+    std::memcpy(out, buf, n);
+    return n;
+  }
+  // Dotted quad by hand: the encoder writes one per row.
+  char* p = out;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    const unsigned octet = (ip.v4 >> shift) & 0xff;
+    if (octet >= 100) *p++ = static_cast<char>('0' + octet / 100);
+    if (octet >= 10) *p++ = static_cast<char>('0' + octet / 10 % 10);
+    *p++ = static_cast<char>('0' + octet % 10);
+    if (shift != 0) *p++ = '.';
+  }
+  return static_cast<size_t>(p - out);
 }
 
 std::string format_ip(const IpAddress& ip) {

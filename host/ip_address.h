@@ -44,6 +44,9 @@ std::optional<IpAddress> parse_ip(std::string_view text);
 
 // Canonical text: dotted quad for IPv4, RFC 5952 for IPv6.
 std::string format_ip(const IpAddress& ip);
+// The same text written into `out` (room for kMaxIpText bytes, no terminator); returns its length.
+inline constexpr size_t kMaxIpText = 46;
+size_t format_ip_to(const IpAddress& ip, char* out);
 std::string format_ipv4(uint32_t v4);
 std::string format_ipv6(const Ipv6& v6);
 

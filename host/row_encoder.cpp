@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+
 namespace enrichd {
 namespace {
 
@@ -25,15 +27,38 @@ void append_null(std::string& out) {
   out.append("\\N");
 }
 
+// Integers through fmt's format_int (no format string to parse); doubles as the shortest text that
+// reads back as the same value.
 template <typename T>
 void append_number(std::string& out, T v) {
-  fmt::format_to(std::back_inserter(out), "{}", v);
+  if constexpr (std::is_integral_v<T>) {
+    const fmt::format_int text(v);
+    out.append(text.data(), text.size());
+  } else {
+    char buf[32];
+    const auto end = fmt::format_to_n(buf, sizeof buf, "{}", v);
+    out.append(buf, end.out);
+  }
+}
+
+// Two decimal digits at p.
+void put2(char* p, unsigned v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
 }
 
 }  // namespace
 
 void append_escaped(std::string& out, std::string_view s) {
-  for (char c : s) {
+  // Most fields need no escape: append them whole.
+  constexpr std::string_view kSpecial("\\\t\n\r\0", 5);
+  const size_t first = s.find_first_of(kSpecial);
+  if (first == std::string_view::npos) {
+    out.append(s);
+    return;
+  }
+  out.append(s.substr(0, first));
+  for (char c : s.substr(first)) {
     switch (c) {
       case '\\':
         out.append("\\\\");
@@ -62,13 +87,31 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms) {
   int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);
-  const int64_t s = ms_of_day / 1000;
-  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}", y, m, d, s / 3600,
-                 s / 60 % 60, s % 60, ms_of_day % 1000);
+  const auto s = static_cast<unsigned>(ms_of_day / 1000);
+  const auto ms = static_cast<unsigned>(ms_of_day % 1000);
+  const auto year = static_cast<unsigned>(y);  // 1970..9999 for epoch_ms in [0, kMaxTimestampMs]
+  char buf[23];                                // YYYY-MM-DD HH:MM:SS.mmm
+  put2(buf, year / 100);
+  put2(buf + 2, year % 100);
+  buf[4] = '-';
+  put2(buf + 5, m);
+  buf[7] = '-';
+  put2(buf + 8, d);
+  buf[10] = ' ';
+  put2(buf + 11, s / 3600);
+  buf[13] = ':';
+  put2(buf + 14, s / 60 % 60);
+  buf[16] = ':';
+  put2(buf + 17, s % 60);
+  buf[19] = '.';
+  buf[20] = static_cast<char>('0' + ms / 100);
+  put2(buf + 21, ms % 100);
+  out.append(buf, sizeof buf);
 }
 
 void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories,
                  std::string& out) {
+  out.reserve(out.size() + b.selected.size() * 256);  // a typical enriched row is 150-250 bytes
   for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out);
 }
 
@@ -85,7 +128,8 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
     append_tab(out);
     append_escaped(out, b.action[i]);
     append_tab(out);
-    out.append(format_ip(b.ip[i]));
+    char ip_text[kMaxIpText];
+    out.append(ip_text, format_ip_to(b.ip[i], ip_text));
     append_tab(out);
     append_escaped(out, b.app[i]);
     append_tab(out);

@@ -653,3 +653,27 @@ TEST(IpAddressTest, Ipv6OrderIsNumericOrder) {
 
 }  // namespace
 }  // namespace enrichd
+
+namespace enrichd {
+namespace {
+
+// The encoder's allocation-free formatter writes exactly what format_ip (inet_ntop) writes.
+TEST(FormatIpToTest, AgreesWithFormatIp) {
+  std::mt19937_64 rng(5);
+  char buf[kMaxIpText];
+  for (int i = 0; i < 200000; ++i) {
+    IpAddress a;
+    a.is_v6 = i % 4 == 3;
+    a.v4 = static_cast<uint32_t>(i % 7 == 0 ? (rng() & 0x01010101) : rng());  // many 0 and 1-digit octets
+    a.v6 = {i % 3 == 0 ? 0 : rng(), i % 5 == 0 ? 0 : rng()};
+    const size_t n = format_ip_to(a, buf);
+    ASSERT_EQ(std::string(buf, n), format_ip(a));
+  }
+  for (uint32_t v4 : {0U, UINT32_MAX, 0x0a000001U, 0x64646464U}) {
+    const IpAddress a{false, v4, {}};
+    EXPECT_EQ(std::string(buf, format_ip_to(a, buf)), format_ip(a));
+  }
+}
+
+}  // namespace
+}  // namespace enrichd
