@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <type_traits>
 
 namespace enrichd {
@@ -50,35 +51,26 @@ void put2(char* p, unsigned v) {
 }  // namespace
 
 void append_escaped(std::string& out, std::string_view s) {
-  // Most fields need no escape: append them whole.
-  constexpr std::string_view kSpecial("\\\t\n\r\0", 5);
-  const size_t first = s.find_first_of(kSpecial);
-  if (first == std::string_view::npos) {
-    out.append(s);
-    return;
+  // Runs of plain bytes are appended whole; a byte-indexed table says which bytes need an escape.
+  static constexpr auto kEscape = [] {
+    std::array<char, 256> t{};  // the letter after the backslash, or 0 for a plain byte
+    t[static_cast<unsigned char>('\\')] = '\\';
+    t[static_cast<unsigned char>('\t')] = 't';
+    t[static_cast<unsigned char>('\n')] = 'n';
+    t[static_cast<unsigned char>('\r')] = 'r';
+    t[0] = '0';
+    return t;
+  }();
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char letter = kEscape[static_cast<unsigned char>(s[i])];
+    if (letter == 0) continue;
+    out.append(s.data() + run, i - run);
+    out.push_back('\\');
+    out.push_back(letter);
+    run = i + 1;
   }
-  out.append(s.substr(0, first));
-  for (char c : s.substr(first)) {
-    switch (c) {
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\0':
-        out.append("\\0");
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
+  out.append(s.data() + run, s.size() - run);
 }
 
 void append_datetime_ms(std::string& out, int64_t epoch_ms) {
