@@ -71,6 +71,14 @@ IpAddress v6_ip(uint64_t hi, uint64_t lo) {
   return v6_ip(Ipv6{hi, lo});
 }
 
+// True when `key` (not kEmptyKey) is in the table.
+bool holds(const CategoryTableView& view, uint64_t key) {
+  for (uint64_t i = hash_key(key) & view.mask;; i = (i + 1) & view.mask) {
+    if (view.slots[i].key == key) return true;
+    if (view.slots[i].key == CategoryTableView::kEmptyKey) return false;
+  }
+}
+
 }  // namespace
 
 GeoTable make_geo_table(const GeoTableSpec& spec) {
@@ -129,6 +137,27 @@ std::vector<Ipv6> random_v6_addrs(size_t n, uint64_t seed) {
   return v;
 }
 
+std::vector<IpAddress> addresses_in_ranges(const GeoTable& table, bool v6, size_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<IpAddress> out;
+  const GeoTableView v = table.view();
+  const size_t ranges = v6 ? v.v6_records.size() : v.v4_starts.size();
+  if (ranges == 0) return out;
+  out.reserve(n);
+  while (out.size() < n) {
+    const size_t i = rng.below(ranges);
+    if (!v6) {
+      const uint64_t end = i + 1 < ranges ? v.v4_starts[i + 1] : (uint64_t{1} << 32);
+      out.push_back(v4_ip(static_cast<uint32_t>(v.v4_starts[i] + rng.below(end - v.v4_starts[i]))));
+    } else if (!v.v6_starts64.empty()) {
+      out.push_back(v6_ip(v.v6_starts64[i], rng.next()));
+    } else {
+      out.push_back(v6_ip(v.v6_starts[i]));
+    }
+  }
+  return out;
+}
+
 CategoryTable make_category_table(const CategoryKeys& keys, size_t size, uint32_t categories,
                                   bool with_names) {
   CategoryTable table;
@@ -158,15 +187,21 @@ std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const Category
       // A key outside the table: redraw in the (astronomically unlikely) case of a collision.
       do {
         k = rng.next();
-      } while (k == CategoryTableView::kEmptyKey || [&] {
-        for (uint64_t i = hash_key(k) & view.mask;; i = (i + 1) & view.mask) {
-          if (view.slots[i].key == k) return true;
-          if (view.slots[i].key == CategoryTableView::kEmptyKey) return false;
-        }
-      }());
+      } while (k == CategoryTableView::kEmptyKey || holds(view, k));
     }
   }
   return probes;
+}
+
+std::vector<uint64_t> table_keys(const CategoryTable& table) {
+  const CategoryTableView view = table.view();
+  std::vector<uint64_t> keys;
+  keys.reserve(table.size());
+  for (const CategorySlot& slot : view.slots) {
+    if (slot.key != CategoryTableView::kEmptyKey) keys.push_back(slot.key);
+  }
+  if (view.has_empty_key) keys.push_back(CategoryTableView::kEmptyKey);
+  return keys;
 }
 
 RawBatch make_events(const EventSpec& spec) {
@@ -182,18 +217,27 @@ RawBatch make_events(const EventSpec& spec) {
   RawBatch raw;
   std::string json;
   SplitMix64 miss_rng(spec.seed ^ 0x5bd1e995);
-  for (size_t i = 0; i < spec.count; ++i) {
+  for (size_t n = 0; n < spec.count; ++n) {
+    const size_t i = spec.first + n;
     std::string ip;
     if (rng.chance(spec.v6_fraction)) {
-      ip = format_ipv6({kV6Low + rng.below(kV6Span), rng.next()});
+      ip = !spec.v6_addrs.empty() ? format_ip(spec.v6_addrs[rng.below(spec.v6_addrs.size())])
+                                  : format_ipv6({kV6Low + rng.below(kV6Span), rng.next()});
     } else {
-      ip = format_ipv4(static_cast<uint32_t>(rng.next() >> 32));
+      ip = !spec.v4_addrs.empty() ? format_ip(spec.v4_addrs[rng.below(spec.v4_addrs.size())])
+                                  : format_ipv4(static_cast<uint32_t>(rng.next() >> 32));
     }
     // Pin ids: a table key, or an 18-digit id from another stream (absent from the table but for a
-    // one-in-1e12 chance).
-    const uint64_t pin = rng.chance(spec.pin_hit_rate)
-                             ? spec.pins.key(rng.below(spec.pin_universe))
-                             : CategoryKeys::kMin + miss_rng.below(CategoryKeys::kSpan);
+    // one-in-1e12 chance; checked when the table is given).
+    uint64_t pin = 0;
+    if (rng.chance(spec.pin_hit_rate)) {
+      pin = !spec.pin_keys.empty() ? spec.pin_keys[rng.below(spec.pin_keys.size())]
+                                   : spec.pins.key(rng.below(spec.pin_universe));
+    } else {
+      do {
+        pin = CategoryKeys::kMin + miss_rng.below(CategoryKeys::kSpan);
+      } while (spec.pin_table != nullptr && holds(spec.pin_table->view(), pin));
+    }
     json.clear();
     fmt::format_to(std::back_inserter(json),
                    R"({{"event_id":{},"ts":{},"user_id":{},"pin_id":{},"action":"{}","ip":"{}","app":"{}",)"

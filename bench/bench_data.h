@@ -52,6 +52,10 @@ GeoTable make_geo_table(const GeoTableSpec& spec);
 std::vector<uint32_t> random_v4_addrs(size_t n, uint64_t seed);
 // Uniform over 2000::/3, where make_geo_table puts its IPv6 ranges.
 std::vector<Ipv6> random_v6_addrs(size_t n, uint64_t seed);
+// Addresses that mostly hit, as real traffic does on a real table: a range of `table` picked uniformly
+// (gap ranges included), then a random address inside it (for the 64-bit IPv6 form, a random low half).
+// Empty when the table has no range of that family.
+std::vector<IpAddress> addresses_in_ranges(const GeoTable& table, bool v6, size_t n, uint64_t seed);
 
 // The join keys of a category table of `size` keys: key(i) for i in [0, size), 18-digit numbers spread
 // over [1e17, 1e18) like real pin ids.
@@ -66,11 +70,15 @@ CategoryTable make_category_table(const CategoryKeys& keys, size_t size, uint32_
 // `n` probe keys of which about `hit_rate` are in the table (the others are checked to be absent).
 std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const CategoryKeys& keys, size_t size,
                                       size_t n, double hit_rate, uint64_t seed);
+// Every key of `table`, in slot order.
+std::vector<uint64_t> table_keys(const CategoryTable& table);
 
 // Synthetic engagement events, about 190 bytes each:
 // {"event_id":..,"ts":..,"user_id":..,"pin_id":..,"action":"..","ip":"..","app":"..","ua":".."}.
 // About 90% IPv4 (uniform) and 10% IPv6 (in 2000::/3); pin ids come from `pins` for `pin_hit_rate` of
 // events (pin_universe keys), other ids are absent from any table built from the same `pins`.
+// Event i (from 0) has event_id 1e12 + first + i and position (partition (first + i) % 8, offset
+// (first + i) / 8), so that consecutive calls with `first` advanced by `count` continue one stream.
 struct EventSpec {
   size_t count = kBatchSize;
   double v6_fraction = 0.1;
@@ -78,6 +86,14 @@ struct EventSpec {
   size_t pin_universe = 100000;
   double pin_hit_rate = 0.8;
   uint64_t seed = 1;
+  size_t first = 0;
+  // When not empty, addresses of the family are drawn from these (e.g. addresses_in_ranges of a real
+  // table) instead of uniformly, and table hits from `pin_keys` instead of `pins` (e.g. table_keys of a
+  // table read from CSV; misses are then ids the table is checked not to hold).
+  std::span<const IpAddress> v4_addrs{};
+  std::span<const IpAddress> v6_addrs{};
+  std::span<const uint64_t> pin_keys{};
+  const CategoryTable* pin_table = nullptr;  // with pin_keys: the table misses are checked against
 };
 RawBatch make_events(const EventSpec& spec);
 

@@ -7,6 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "host/category_table.h"
+#include "host/dead_letter.h"
+#include "host/event_batch.h"
+#include "host/geo_table.h"
+#include "pipeline/source.h"
+
 namespace enrichd {
 
 struct PartitionSegment {
@@ -34,5 +40,13 @@ struct LoadJob {
     return n;
   }
 };
+
+// The encode stage: groups a parsed, filtered and enriched batch by partition, with each partition's rows
+// (LOAD DATA text of the selected events) and dead letters and the offsets they cover. `raw` is the batch
+// `events` and `dead_letters` were parsed from, `starts` where its partitions' runs begin (none for a
+// replay without offsets), and `topic` what the dead letters record.
+LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
+                      const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
+                      const GeoTable& geo, const CategoryTable& categories, const std::string& topic);
 
 }  // namespace enrichd

@@ -10,7 +10,6 @@
 
 #include "host/event_parser.h"
 #include "host/geo_import.h"
-#include "host/row_encoder.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/enrich_stage.h"
 #include "pipeline/event_filter.h"
@@ -36,37 +35,6 @@ std::string excerpt(std::string_view payload) {
   }
   if (payload.size() > kMax) out += fmt::format("... ({} bytes)", payload.size());
   return out;
-}
-
-// Groups a parsed batch by partition: rows and dead letters of each partition with the offsets they cover.
-LoadJob make_load_job(const SourceBatch& item, const EventBatch& events, const std::vector<DeadLetter>& dead,
-                      const GeoTable& geo, const CategoryTable& categories, const std::string& topic) {
-  LoadJob job;
-  std::map<int32_t, size_t> index;
-  for (const PartitionOffset& po : item.raw.next_offsets()) {
-    index[po.partition] = job.segments.size();
-    PartitionSegment seg;
-    seg.partition = po.partition;
-    seg.next_offset = po.next_offset;
-    for (const PartitionStart& st : item.starts) {
-      if (st.partition == po.partition) {
-        seg.start_offset = st.start_offset;
-        seg.epoch = st.epoch;
-      }
-    }
-    job.segments.push_back(std::move(seg));
-  }
-  for (uint32_t row : events.selected) {
-    PartitionSegment& seg = job.segments[index.at(events.position[row].partition)];
-    encode_row(events, row, geo, categories, seg.rows);
-    ++seg.row_count;
-  }
-  for (const DeadLetter& d : dead) {
-    PartitionSegment& seg = job.segments[index.at(d.position.partition)];
-    encode_dead_letter(d, topic, seg.dead_letters);
-    ++seg.dead_letter_count;
-  }
-  return job;
 }
 
 // The first failure wins; every queue is aborted so all stages stop promptly.
@@ -236,7 +204,10 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         fail(s.with_context("enrich"));
         break;
       }
-      if (!load_queue.push(make_load_job(*item, events, dead, geo_, categories_, source_->topic()))) break;
+      if (!load_queue.push(
+              make_load_job(raw, item->starts, events, dead, geo_, categories_, source_->topic()))) {
+        break;
+      }
     }
     load_queue.close();
   });

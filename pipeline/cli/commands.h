@@ -19,5 +19,6 @@ void add_gen_command(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action);
 void add_backends_command(CLI::App& app, Action& action);
 void add_geo_command(CLI::App& app, Action& action);
+void add_bench_command(CLI::App& app, Action& action);
 
 }  // namespace enrichd::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   enrichd::cli::add_gen_command(app, action);
   enrichd::cli::add_backends_command(app, action);
   enrichd::cli::add_geo_command(app, action);
+  enrichd::cli::add_bench_command(app, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : enrichd::cli::kExitOk;
 }
