@@ -11,8 +11,8 @@
 #include "host/geo_import.h"
 #include "host/geo_snapshot.h"
 #include "kernels/backend.h"
-#include "pipeline/cli/commands.h"
 #include "kernels/geo_lookup.h"
+#include "pipeline/cli/commands.h"
 
 namespace enrichd::cli {
 namespace {
