@@ -254,10 +254,23 @@ std::vector<PartitionLag> parse_consumer_lag(std::string_view stats_json, std::s
   }
   for (auto [key, value] : partitions) {
     int32_t partition = -1;
-    int64_t lag = -1;
     const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), partition);
     if (ec != std::errc() || end != key.data() + key.size() || partition < 0) continue;
-    if (value["consumer_lag"].get(lag) || lag < 0) continue;
+    int64_t lag = -1;
+    if (value["consumer_lag"].get(lag) || lag < 0) {
+      // librdkafka knows the lag only once the application got a message of the partition. Before that
+      // (an empty partition, or nothing delivered yet) a fetching partition's lag is the distance from
+      // the committed offset, or else from the fetch position, to the high watermark.
+      std::string_view state;
+      int64_t hi = -1, committed = -1, next = -1;
+      if (value["fetch_state"].get(state) || state != "active" || value["hi_offset"].get(hi) || hi < 0)
+        continue;
+      if (value["committed_offset"].get(committed)) committed = -1;
+      if (value["next_offset"].get(next)) next = -1;
+      const int64_t from = committed >= 0 ? committed : next;
+      if (from < 0) continue;
+      lag = std::max<int64_t>(0, hi - from);
+    }
     out.push_back({partition, lag});
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.partition < y.partition; });

@@ -67,8 +67,10 @@ class KafkaSource final : public Source {
 };
 
 // The consumer_lag of every partition of `topic` in a librdkafka statistics document
-// (topics.<topic>.partitions.<p>.consumer_lag), leaving out the internal partition -1 and unknown (-1)
-// lags. Empty when the document has no such topic or cannot be parsed.
+// (topics.<topic>.partitions.<p>.consumer_lag), leaving out the internal partition -1. Where librdkafka
+// does not know it yet (-1: nothing of the partition delivered yet, e.g. an empty partition) and the
+// partition is being fetched, it is hi_offset minus committed_offset, or else minus next_offset; other
+// partitions are left out. Empty when the document has no such topic or cannot be parsed.
 std::vector<PartitionLag> parse_consumer_lag(std::string_view stats_json, std::string_view topic);
 
 }  // namespace enrichd

@@ -103,13 +103,27 @@ TEST(KafkaStatistics, ConsumerLagPerPartitionOfTheTopic) {
       "1":{"partition":1,"fetch_state":"active","consumer_lag":7,"consumer_lag_stored":9},
       "0":{"partition":0,"fetch_state":"active","consumer_lag":0},
       "2":{"partition":2,"fetch_state":"none","consumer_lag":-1},
+      "3":{"partition":3,"fetch_state":"active","consumer_lag":-1,"app_offset":-1001,"hi_offset":0,
+           "committed_offset":-1001,"next_offset":0},
+      "4":{"partition":4,"fetch_state":"active","consumer_lag":-1,"app_offset":-1001,"hi_offset":50,
+           "committed_offset":20,"next_offset":45},
+      "5":{"partition":5,"fetch_state":"active","consumer_lag":-1,"app_offset":-1001,"hi_offset":50,
+           "committed_offset":-1001,"next_offset":45},
+      "6":{"partition":6,"fetch_state":"active","consumer_lag":-1,"hi_offset":-1001,"next_offset":0},
       "-1":{"partition":-1,"consumer_lag":-1}}}}})";
   const auto lag = parse_consumer_lag(stats, "engagements");
-  ASSERT_EQ(lag.size(), 2U);
+  ASSERT_EQ(lag.size(), 5U);
   EXPECT_EQ(lag[0].partition, 0);
   EXPECT_EQ(lag[0].lag, 0);
   EXPECT_EQ(lag[1].partition, 1);
   EXPECT_EQ(lag[1].lag, 7);
+  // Not known to librdkafka yet: an empty partition is 0, else from the committed offset or fetch position.
+  EXPECT_EQ(lag[2].partition, 3);
+  EXPECT_EQ(lag[2].lag, 0);
+  EXPECT_EQ(lag[3].partition, 4);
+  EXPECT_EQ(lag[3].lag, 30);
+  EXPECT_EQ(lag[4].partition, 5);
+  EXPECT_EQ(lag[4].lag, 5);
   EXPECT_TRUE(parse_consumer_lag(stats, "absent").empty());
   EXPECT_TRUE(parse_consumer_lag("{not json", "engagements").empty());
   EXPECT_TRUE(parse_consumer_lag("", "engagements").empty());
