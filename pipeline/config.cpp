@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 
 #include "host/timestamp.h"
@@ -189,10 +190,11 @@ Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
   ENRICHD_TRY(s.get_one_or_many("geo", c.geo, true));
   ENRICHD_TRY(s.get("category_csv", c.category_csv, true));
   ENRICHD_TRY(s.get("category_names_csv", c.category_names_csv));
+  ENRICHD_TRY(s.get("geo_poll_ms", c.geo_poll_ms, 0, 3'600'000));
   for (std::string& f : c.geo) f = resolve(base_dir, f);
   c.category_csv = resolve(base_dir, c.category_csv);
   c.category_names_csv = resolve(base_dir, c.category_names_csv);
-  return s.check_unknown({"backend", "geo", "category_csv", "category_names_csv"});
+  return s.check_unknown({"backend", "geo", "category_csv", "category_names_csv", "geo_poll_ms"});
 }
 
 Status check_table_name(const Section& s, std::string_view key, const std::string& name) {
@@ -253,14 +255,30 @@ Status read_schema(Section s, SchemaConfig& c) {
   return s.check_unknown({"ts_unit"});
 }
 
-Status read_log(Section s, std::string& level) {
+Status read_metrics(Section s, MetricsConfig& c) {
+  std::string listen;
+  ENRICHD_TRY(s.get("listen", listen));
+  if (!listen.empty()) {
+    auto parsed = parse_listen_address(listen, s.key_name("listen"));
+    if (!parsed) return parsed.status();
+    c.listen = *parsed;
+  }
+  return s.check_unknown({"listen"});
+}
+
+Status read_log(Section s, std::string& level, LogFormat& format) {
   ENRICHD_TRY(s.get("level", level));
+  std::string format_text = "text";
+  ENRICHD_TRY(s.get("format", format_text));
+  auto f = parse_log_format(format_text, s.key_name("format"));
+  if (!f) return f.status();
+  format = *f;
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (kLevels.count(level) == 0) {
     return Status::errorf(
         "config key 'log.level' is '{}', must be one of trace, debug, info, warn, error, off", level);
   }
-  return s.check_unknown({"level"});
+  return s.check_unknown({"level", "format"});
 }
 
 }  // namespace
@@ -275,13 +293,13 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
     return Status::errorf("{}:{}:{}: {}", source_name, err.source().begin.line, err.source().begin.column,
                           err.description());
   }
-  static const std::set<std::string> kSections = {"source", "batch", "schema", "filter",
-                                                  "enrich", "sink",  "log"};
+  static const std::set<std::string> kSections = {"source", "batch", "schema",  "filter",
+                                                  "enrich", "sink",  "metrics", "log"};
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
     if (kSections.count(key) == 0) {
-      return Status::errorf("config key '{}' is unknown (sections: batch, enrich, filter, log, sink, source)",
-                            key);
+      return Status::errorf(
+          "config key '{}' is unknown (sections: batch, enrich, filter, log, metrics, sink, source)", key);
     }
     if (!v.is_table()) return Status::errorf("config key '{}' must be a table ([{}])", key, key);
   }
@@ -300,10 +318,46 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   if (s) s = read_filter(section("filter"), c.filter);
   if (s) s = read_enrich(section("enrich"), c.enrich, base_dir);
   if (s) s = read_sink(section("sink"), c.sink);
-  if (s) s = read_log(section("log"), c.log_level);
+  if (s) s = read_metrics(section("metrics"), c.metrics);
+  if (s) s = read_log(section("log"), c.log_level, c.log_format);
   if (!s) return s.with_context(source_name);
   if (c.source.kind == SourceKind::kFile) c.source.path = resolve(base_dir, c.source.path);
   return c;
+}
+
+Result<LogFormat> parse_log_format(std::string_view text, std::string_view key) {
+  if (text == "text") return LogFormat::kText;
+  if (text == "json") return LogFormat::kJson;
+  return Status::errorf("config key '{}' is '{}', must be \"text\" or \"json\"", key, text);
+}
+
+Result<std::string> parse_listen_address(std::string_view text, std::string_view key) {
+  const auto bad = [&](std::string_view why) {
+    return Status::errorf(
+        "config key '{}' is '{}': {}; expected ADDRESS:PORT with a numeric address, e.g. "
+        "\"127.0.0.1:9464\", \"0.0.0.0:9464\" or \"[::1]:9464\"",
+        key, text, why);
+  };
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return bad("no port");
+  std::string host(text.substr(0, colon));
+  const std::string_view port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      !std::all_of(port_text.begin(), port_text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return bad("the port is not a number");
+  }
+  const int port = std::stoi(std::string(port_text));
+  if (port < 1 || port > 65535) return bad("the port must be between 1 and 65535");
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned char buf[16];
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), buf) != 1) {
+      return bad("not an IPv6 address in brackets");
+    }
+  } else if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
+    return bad("not an IPv4 address");
+  }
+  return host + ":" + std::to_string(port);
 }
 
 Result<Config> load_config(const std::string& path) {

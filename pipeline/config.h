@@ -46,6 +46,9 @@ struct EnrichConfig {
   std::vector<std::string> geo;
   std::string category_csv;        // pin_id,category_id
   std::string category_names_csv;  // category_id,name (optional)
+  // How often the geo file(s) are checked for a change (mtime, size, inode) to reload them; 0: only on
+  // SIGHUP. A change is loaded once it has held still for one more check.
+  int64_t geo_poll_ms = 1000;
 };
 
 enum class Delivery {
@@ -75,6 +78,13 @@ struct SchemaConfig {
   EpochUnit ts_unit = EpochUnit::kMilliseconds;  // unit of numeric "ts" values; RFC 3339 strings always work
 };
 
+struct MetricsConfig {
+  // "ADDRESS:PORT" for /metrics and /healthz (ADDRESS: IPv4, [IPv6] or localhost); empty: off.
+  std::string listen;
+};
+
+enum class LogFormat { kText, kJson };
+
 struct Config {
   SourceConfig source;
   BatchConfig batch;
@@ -82,12 +92,19 @@ struct Config {
   FilterConfig filter;
   EnrichConfig enrich;
   SinkConfig sink;
+  MetricsConfig metrics;
   std::string log_level = "info";
+  LogFormat log_format = LogFormat::kText;
 };
 
 // Parses TOML text. Relative file paths are resolved against `base_dir`.
 Result<Config> parse_config(std::string_view toml_text, const std::string& base_dir,
                             const std::string& source_name = "config");
 Result<Config> load_config(const std::string& path);
+
+// "text" or "json"; the error names `key`.
+Result<LogFormat> parse_log_format(std::string_view text, std::string_view key);
+// Checks a metrics.listen value and returns it in civetweb's form ("localhost" becomes 127.0.0.1).
+Result<std::string> parse_listen_address(std::string_view text, std::string_view key);
 
 }  // namespace enrichd

@@ -2,14 +2,14 @@
 
 namespace enrichd {
 
-Status EnrichStage::apply(EventBatch& b) {
+Status EnrichStage::apply(EventBatch& b, const GeoTable& geo) {
   geo_lookup_.clear();
   pin_keys_.clear();
   for (uint32_t row : b.selected) {
-    geo_lookup_.add(geo_, row, b.ip[row]);
+    geo_lookup_.add(geo, row, b.ip[row]);
     pin_keys_.push_back(b.pin_id[row]);
   }
-  if (Status s = geo_lookup_.run(backend_, geo_); !s) return s;
+  if (Status s = geo_lookup_.run(backend_, geo); !s) return s;
   geo_lookup_.for_each_result([&b](uint32_t row, uint32_t record) { b.geo_record[row] = record; });
 
   out_.resize(pin_keys_.size());

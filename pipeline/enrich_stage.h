@@ -15,13 +15,18 @@ namespace enrichd {
 class EnrichStage {
  public:
   EnrichStage(EnrichBackend& backend, const GeoTable& geo, const CategoryTable& categories)
-      : backend_(backend), geo_(geo), categories_(categories) {}
+      : backend_(backend), geo_(&geo), categories_(categories) {}
+  // Without a fixed geo table: each batch names its own (the table may be swapped between batches).
+  EnrichStage(EnrichBackend& backend, const CategoryTable& categories)
+      : backend_(backend), categories_(categories) {}
 
-  Status apply(EventBatch& batch);
+  // With the table given at construction.
+  Status apply(EventBatch& batch) { return apply(batch, *geo_); }
+  Status apply(EventBatch& batch, const GeoTable& geo);
 
  private:
   EnrichBackend& backend_;
-  const GeoTable& geo_;
+  const GeoTable* geo_ = nullptr;
   const CategoryTable& categories_;
   // Scratch reused across batches.
   GeoLookup geo_lookup_;

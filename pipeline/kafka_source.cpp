@@ -1,9 +1,11 @@
 #include "pipeline/kafka_source.h"
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <memory>
 
 namespace enrichd {
@@ -11,6 +13,8 @@ namespace {
 
 constexpr int kMetadataTimeoutMs = 5000;
 constexpr size_t kConsumeChunk = 1024;
+// librdkafka's statistics (consumer lag for /metrics and the status line) every second.
+constexpr const char* kStatisticsIntervalMs = "1000";
 
 Status set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
   char err[512];
@@ -125,9 +129,10 @@ KafkaSource::~KafkaSource() {
   close();
 }
 
-Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c,
-                                                  std::unique_ptr<OffsetStore> offsets) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+namespace {
+
+// The consumer properties every client of this source uses (the consumer and the start-up probe).
+Status configure(rd_kafka_conf_t* conf, const SourceConfig& c) {
   Status s = set(conf, "bootstrap.servers", c.brokers);
   if (s) s = set(conf, "group.id", c.group);
   if (s) s = set(conf, "enable.auto.commit", "false");
@@ -137,12 +142,65 @@ Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c,
   if (s) s = set(conf, "session.timeout.ms", std::to_string(c.session_timeout_ms));
   if (s)
     s = set(conf, "heartbeat.interval.ms", std::to_string(std::max<int64_t>(100, c.session_timeout_ms / 5)));
-  if (!s) {
+  return s.with_context("config key 'source.brokers'");
+}
+
+// Fails, naming the key, when the broker cannot be reached or the topic does not exist; else returns the
+// topic's partition count.
+Result<int> check_topic(rd_kafka_t* rk, const SourceConfig& c) {
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, c.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t merr = rd_kafka_metadata(rk, 0, topic, &md, kMetadataTimeoutMs);
+  rd_kafka_topic_destroy(topic);
+  if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::errorf("config key 'source.brokers': cannot reach Kafka at '{}' within {} ms: {}",
+                          c.brokers, kMetadataTimeoutMs, rd_kafka_err2str(merr));
+  }
+  const bool topic_ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                        md->topics[0].partition_cnt > 0;
+  const int partitions = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+  const std::string topic_err = md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not in metadata";
+  rd_kafka_metadata_destroy(md);
+  if (!topic_ok) {
+    return Status::errorf("config key 'source.topic': topic '{}' is not available on '{}': {}", c.topic,
+                          c.brokers, topic_err);
+  }
+  return partitions;
+}
+
+}  // namespace
+
+Result<int> KafkaSource::probe(const SourceConfig& c) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (Status s = configure(conf, c); !s) {
     rd_kafka_conf_destroy(conf);
-    return s.with_context("config key 'source.brokers'");
+    return s;
+  }
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return Status::errorf("config key 'source.brokers': kafka consumer: {}", err);
+  }
+  Result<int> partitions = check_topic(rk, c);
+  rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);  // it never joined the group
+  return partitions;
+}
+
+Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c,
+                                                  std::unique_ptr<OffsetStore> offsets) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (Status s = configure(conf, c); !s) {
+    rd_kafka_conf_destroy(conf);
+    return s;
   }
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
   rd_kafka_conf_set_error_cb(conf, on_error);
+  rd_kafka_conf_set_stats_cb(conf, &KafkaSource::on_stats);
+  if (Status s = set(conf, "statistics.interval.ms", kStatisticsIntervalMs); !s) {
+    rd_kafka_conf_destroy(conf);
+    return s;
+  }
   // The rebalance callback reaches the source through the opaque, so the source exists first.
   std::unique_ptr<KafkaSource> source(new KafkaSource(c.topic, std::move(offsets)));
   rd_kafka_conf_set_opaque(conf, source.get());
@@ -156,35 +214,67 @@ Result<std::unique_ptr<Source>> KafkaSource::open(const SourceConfig& c,
   source->queue_ = rd_kafka_queue_get_consumer(rk);
 
   // Fail at start, naming the key, when the broker cannot be reached or the topic does not exist.
-  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, c.topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t merr = rd_kafka_metadata(rk, 0, topic, &md, kMetadataTimeoutMs);
-  rd_kafka_topic_destroy(topic);
-  if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (auto partitions = check_topic(rk, c); !partitions) {
     source->closed_ = true;  // never joined a group: nothing to leave
-    return Status::errorf("config key 'source.brokers': cannot reach Kafka at '{}' within {} ms: {}",
-                          c.brokers, kMetadataTimeoutMs, rd_kafka_err2str(merr));
-  }
-  const bool topic_ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                        md->topics[0].partition_cnt > 0;
-  const std::string topic_err = md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not in metadata";
-  rd_kafka_metadata_destroy(md);
-  if (!topic_ok) {
-    source->closed_ = true;
-    return Status::errorf("config key 'source.topic': topic '{}' is not available on '{}': {}", c.topic,
-                          c.brokers, topic_err);
+    return partitions.status();
   }
 
   rd_kafka_poll_set_consumer(rk);
   rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, c.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  merr = rd_kafka_subscribe(rk, sub);
+  const rd_kafka_resp_err_t merr = rd_kafka_subscribe(rk, sub);
   rd_kafka_topic_partition_list_destroy(sub);
   if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::errorf("kafka subscribe to '{}': {}", c.topic, rd_kafka_err2str(merr));
   }
   spdlog::info("kafka: consuming '{}' from {} as group '{}'", c.topic, c.brokers, c.group);
   return std::unique_ptr<Source>(std::move(source));
+}
+
+// Served from the consumer queue (inside next_batch), like the rebalance callback.
+int KafkaSource::on_stats(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+  auto* self = static_cast<KafkaSource*>(opaque);
+  std::vector<PartitionLag> lag = parse_consumer_lag({json, json_len}, self->topic_);
+  std::lock_guard lock(self->lag_mu_);
+  self->lag_ = std::move(lag);
+  return 0;  // librdkafka frees the document
+}
+
+std::vector<PartitionLag> KafkaSource::consumer_lag() const {
+  std::lock_guard lock(lag_mu_);
+  return lag_;
+}
+
+std::vector<PartitionLag> parse_consumer_lag(std::string_view stats_json, std::string_view topic) {
+  std::vector<PartitionLag> out;
+  simdjson::dom::parser parser;
+  simdjson::dom::object partitions;
+  if (parser.parse(simdjson::padded_string(stats_json))["topics"][topic]["partitions"].get(partitions)) {
+    return out;
+  }
+  for (auto [key, value] : partitions) {
+    int32_t partition = -1;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), partition);
+    if (ec != std::errc() || end != key.data() + key.size() || partition < 0) continue;
+    int64_t lag = -1;
+    if (value["consumer_lag"].get(lag) || lag < 0) {
+      // librdkafka knows the lag only once the application got a message of the partition. Before that
+      // (an empty partition, or nothing delivered yet) a fetching partition's lag is the distance from
+      // the committed offset, or else from the fetch position, to the high watermark.
+      std::string_view state;
+      int64_t hi = -1, committed = -1, next = -1;
+      if (value["fetch_state"].get(state) || state != "active" || value["hi_offset"].get(hi) || hi < 0)
+        continue;
+      if (value["committed_offset"].get(committed)) committed = -1;
+      if (value["next_offset"].get(next)) next = -1;
+      const int64_t from = committed >= 0 ? committed : next;
+      if (from < 0) continue;
+      lag = std::max<int64_t>(0, hi - from);
+    }
+    out.push_back({partition, lag});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.partition < y.partition; });
+  return out;
 }
 
 Status KafkaSource::next_batch(RawBatch& batch, std::vector<PartitionStart>& starts, size_t max_messages,
@@ -259,8 +349,15 @@ void KafkaSource::close() {
   if (queue_) rd_kafka_queue_destroy(queue_);
   queue_ = nullptr;
   if (!closed_) {
+    // Leaves the group at once (the partitions are reassigned without waiting for the session timeout).
+    const auto t0 = std::chrono::steady_clock::now();
     if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_)) {
       spdlog::warn("kafka: consumer close: {}", rd_kafka_err2str(err));
+    } else {
+      spdlog::info(
+          "kafka: consumer closed, left the group in {} ms",
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+              .count());
     }
   }
   closed_ = true;

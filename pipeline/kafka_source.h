@@ -9,6 +9,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "pipeline/offset_store.h"
 #include "pipeline/source.h"
@@ -29,9 +31,14 @@ class KafkaSource final : public Source {
   const std::string& topic() const override { return topic_; }
   bool has_offsets() const override { return true; }
   void request_reseek(int32_t partition) override;
+  std::vector<PartitionLag> consumer_lag() const override;
+
+  // The metadata check open() makes, on a client of its own that joins no group.
+  static Result<int> probe(const SourceConfig& config);
 
  private:
   KafkaSource(std::string topic, std::unique_ptr<OffsetStore> offsets);
+  static int on_stats(rd_kafka_t* rk, char* json, size_t json_len, void* opaque);
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                            void* opaque);
   // Sets each partition's start offset from the store (exactly-once) and resets its tracked position.
@@ -54,6 +61,16 @@ class KafkaSource final : public Source {
 
   std::mutex reseek_mu_;
   std::set<int32_t> reseek_;  // requested by the sink thread
+
+  mutable std::mutex lag_mu_;
+  std::vector<PartitionLag> lag_;  // from the last statistics callback
 };
+
+// The consumer_lag of every partition of `topic` in a librdkafka statistics document
+// (topics.<topic>.partitions.<p>.consumer_lag), leaving out the internal partition -1. Where librdkafka
+// does not know it yet (-1: nothing of the partition delivered yet, e.g. an empty partition) and the
+// partition is being fetched, it is hi_offset minus committed_offset, or else minus next_offset; other
+// partitions are left out. Empty when the document has no such topic or cannot be parsed.
+std::vector<PartitionLag> parse_consumer_lag(std::string_view stats_json, std::string_view topic);
 
 }  // namespace enrichd

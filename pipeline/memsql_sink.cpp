@@ -61,7 +61,7 @@ std::string create_dead_letter_table_sql(const std::string& table, SqlDialect di
 }
 
 MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn,
-                       std::string group, std::string topic, bool fenced)
+                       std::string group, std::string topic, bool fenced, SinkProbe* probe)
     : config_(std::move(config)),
       dsn_(std::move(dsn)),
       conn_(std::move(conn)),
@@ -69,36 +69,49 @@ MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlCon
       topic_(std::move(topic)),
       fenced_(fenced),
       row_columns_(column_list(kOutputColumns)),
-      dead_letter_columns_(column_list(kDeadLetterColumns)) {}
+      dead_letter_columns_(column_list(kDeadLetterColumns)),
+      probe_(probe) {}
 
 Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config, std::string group,
-                                                     std::string topic, bool fenced) {
+                                                     std::string topic, bool fenced, SinkProbe* probe) {
   auto dsn = parse_mysql_dsn(config.dsn);
   if (!dsn) return dsn.status().with_context("config key 'sink.dsn'");
   auto conn = MysqlConnection::connect(*dsn);
   if (!conn) return conn.status().with_context("config key 'sink.dsn'");
-  std::unique_ptr<MemsqlSink> sink(
-      new MemsqlSink(config, *dsn, std::move(conn).value(), std::move(group), std::move(topic), fenced));
-  if (Status s = sink->ensure_tables(); !s) return s;
+  std::unique_ptr<MemsqlSink> sink(new MemsqlSink(config, *dsn, std::move(conn).value(), std::move(group),
+                                                  std::move(topic), fenced, probe));
+  if (Status s = sink->ensure_tables(true, nullptr); !s) return s;
+  if (probe) probe->set_reachable();
   return sink;
 }
 
-Status MemsqlSink::ensure_tables() {
+Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, bool fenced) {
+  auto dsn = parse_mysql_dsn(config.dsn);
+  if (!dsn) return dsn.status().with_context("config key 'sink.dsn'");
+  auto conn = MysqlConnection::connect(*dsn);
+  if (!conn) return conn.status().with_context("config key 'sink.dsn'");
+  MemsqlSink sink(config, *dsn, std::move(conn).value(), "", "", fenced, nullptr);
+  std::vector<std::string> notes;
+  if (Status s = sink.ensure_tables(false, &notes); !s) return s;
+  return notes;
+}
+
+Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
   if (Status s = ensure_table(config_.table, create_table_sql(config_.table, config_.dialect),
-                              column_names(kOutputColumns));
+                              column_names(kOutputColumns), create, notes);
       !s) {
     return s.with_context("config key 'sink.table'");
   }
   if (Status s = ensure_table(config_.dead_letter_table,
                               create_dead_letter_table_sql(config_.dead_letter_table, config_.dialect),
-                              column_names(kDeadLetterColumns));
+                              column_names(kDeadLetterColumns), create, notes);
       !s) {
     return s.with_context("config key 'sink.dead_letter_table'");
   }
   if (fenced_) {
     if (Status s = ensure_table(config_.offsets_table,
                                 create_offsets_table_sql(config_.offsets_table, config_.dialect),
-                                {"consumer_group", "topic", "kafka_partition", "next_offset"});
+                                {"consumer_group", "topic", "kafka_partition", "next_offset"}, create, notes);
         !s) {
       return s.with_context("config key 'sink.offsets_table'");
     }
@@ -107,8 +120,9 @@ Status MemsqlSink::ensure_tables() {
 }
 
 Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl,
-                                const std::vector<std::string_view>& columns) {
-  if (config_.create_table) {
+                                const std::vector<std::string_view>& columns, bool create,
+                                std::vector<std::string>* notes) {
+  if (create && config_.create_table) {
     if (Status s = conn_->execute(ddl); !s) return s.with_context("cannot create table");
   }
   auto rows = conn_->query(
@@ -117,6 +131,10 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
                   sql_string(table)));
   if (!rows) return rows.status();
   if (rows->empty()) {
+    if (!create && config_.create_table) {
+      if (notes) notes->push_back(fmt::format("table '{}': does not exist yet, will be created", table));
+      return Status::ok();
+    }
     return Status::errorf("table '{}' does not exist in '{}' (set sink.create_table = true)", table,
                           dsn_.database);
   }
@@ -128,6 +146,7 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
     }
   }
+  if (notes) notes->push_back(fmt::format("table '{}': exists, has every column", table));
   return Status::ok();
 }
 
@@ -170,7 +189,10 @@ Status MemsqlSink::load_data(const std::string& table, const std::string& column
 Status MemsqlSink::load_once(const LoadJob& job, std::vector<int32_t>& fenced_out) {
   if (!conn_) {
     auto conn = MysqlConnection::connect(dsn_);
-    if (!conn) return conn.status();
+    if (!conn) {
+      if (probe_) probe_->set_unreachable(conn.status().message());
+      return conn.status();
+    }
     conn_ = std::move(conn).value();
   }
   Status s = conn_->execute("START TRANSACTION");
@@ -199,6 +221,14 @@ Status MemsqlSink::load_once(const LoadJob& job, std::vector<int32_t>& fenced_ou
   } else if (!s || !fenced_out.empty()) {
     (void)conn_->execute("ROLLBACK");
   }
+  if (probe_) {
+    if (!s) {
+      probe_->set_unreachable(s.message());
+    } else {
+      probe_->set_reachable();
+      if (fenced_out.empty()) probe_->transactions.add();
+    }
+  }
   return s;
 }
 
@@ -223,6 +253,7 @@ Status MemsqlSink::load(LoadJob& job, std::vector<int32_t>& fenced_out) {
     }
     ++attempt;
     ++retries_;
+    if (probe_) probe_->retries.add();
     spdlog::warn("load failed (try {} of {}), retrying in {} ms: {}", attempt, config_.load_retries + 1,
                  backoff.count(), s.message());
     std::this_thread::sleep_for(backoff);

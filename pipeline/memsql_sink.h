@@ -12,6 +12,7 @@
 #include "pipeline/config.h"
 #include "pipeline/load_job.h"
 #include "pipeline/mysql_connection.h"
+#include "pipeline/probes.h"
 
 namespace enrichd {
 
@@ -20,8 +21,13 @@ class MemsqlSink {
   // Connects (errors name sink.dsn and the address), creates the tables if missing and allowed, and
   // checks that existing ones have the expected columns. `group`/`topic` key the stored offsets;
   // `fenced` turns on the exactly-once offset update (only meaningful for a source with offsets).
+  // `probe` (optional, must outlive the sink) gets the reachability, transactions and retries.
   static Result<std::unique_ptr<MemsqlSink>> open(const SinkConfig& config, std::string group,
-                                                  std::string topic, bool fenced);
+                                                  std::string topic, bool fenced, SinkProbe* probe = nullptr);
+
+  // What open() checks, changing nothing: the database answers, and each table that exists has every
+  // column (one that does not is fine when create_table allows creating it). Returns a line per table.
+  static Result<std::vector<std::string>> check(const SinkConfig& config, bool fenced);
 
   // Loads and commits `job`. Partitions whose fenced offset update fails (another member loaded them
   // first) are removed from `job` and reported in `fenced_out`; the rest commit. Other failures roll
@@ -34,15 +40,18 @@ class MemsqlSink {
 
  private:
   MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn, std::string group,
-             std::string topic, bool fenced);
+             std::string topic, bool fenced, SinkProbe* probe);
   // One transaction. Fills `fenced_out` and rolls back when a fence fails.
   Status load_once(const LoadJob& job, std::vector<int32_t>& fenced_out);
   Status fence(const PartitionSegment& segment, bool& won);
   Status load_data(const std::string& table, const std::string& columns, std::string_view charset,
                    std::vector<std::string_view> chunks, size_t line_count);
-  Status ensure_tables();
+  // Creates missing tables (when allowed and `create`) and checks the columns of existing ones; `notes`
+  // (optional) gets a line per table.
+  Status ensure_tables(bool create, std::vector<std::string>* notes);
   Status ensure_table(const std::string& table, const std::string& ddl,
-                      const std::vector<std::string_view>& columns);
+                      const std::vector<std::string_view>& columns, bool create,
+                      std::vector<std::string>* notes);
 
   SinkConfig config_;
   MysqlDsn dsn_;
@@ -52,6 +61,7 @@ class MemsqlSink {
   std::string row_columns_, dead_letter_columns_;
   uint64_t stream_seq_ = 0;
   uint64_t retries_ = 0;
+  SinkProbe* probe_ = nullptr;
 };
 
 // CREATE TABLE statements (MySQL dialect).

@@ -3,6 +3,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,6 +62,67 @@ int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+std::vector<FileStamp> stamp_files(const std::vector<std::string>& paths) {
+  std::vector<FileStamp> out;
+  for (const auto& path : paths) {
+    struct stat st {};
+    FileStamp f;
+    if (::stat(path.c_str(), &st) == 0) {
+      f.exists = true;
+      f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+      f.size = static_cast<int64_t>(st.st_size);
+      f.inode = static_cast<uint64_t>(st.st_ino);
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+Result<GeoTable> load_geo_table(const EnrichConfig& config) {
+  auto geo = load_geo(config.geo);
+  if (!geo) return geo.status().with_context("config key 'enrich.geo'");
+  return geo;
+}
+
+Result<CategoryTable> load_categories(const EnrichConfig& config) {
+  auto categories = CategoryTable::load_csv(config.category_csv, config.category_names_csv);
+  if (!categories) return categories.status().with_context("config key 'enrich.category_csv'");
+  return categories;
+}
+
+Result<std::unique_ptr<EnrichBackend>> pick_backend(const EnrichConfig& config) {
+  auto backend = make_backend(config.backend);
+  if (!backend) return backend.status().with_context("config key 'enrich.backend'");
+  return backend;
+}
+
+// Offsets live in the database only for a Kafka source in exactly-once mode; a file replay has none.
+bool fenced_delivery(const Config& config) {
+  return config.source.kind == SourceKind::kKafka && config.sink.delivery == Delivery::kExactlyOnce;
+}
+
+const std::string& source_name(const Config& config) {
+  return config.source.kind == SourceKind::kKafka ? config.source.topic : config.source.path;
+}
+
+std::string describe_geo(const GeoTable& t) {
+  return fmt::format("{} IPv4 ranges, {} IPv6 ranges, {} records", t.v4_range_count(), t.v6_range_count(),
+                     t.record_count());
+}
+
+std::string describe_delivery(const Config& config) {
+  if (fenced_delivery(config)) {
+    return fmt::format("exactly-once (offsets stored with the rows in table '{}')",
+                       config.sink.offsets_table);
+  }
+  if (config.source.kind == SourceKind::kFile) return "file replay (no offsets to store)";
+  return "at-least-once (Kafka offsets committed after the database commit)";
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 }  // namespace
 
 double PipelineStats::active_seconds() const {
@@ -66,54 +131,86 @@ double PipelineStats::active_seconds() const {
   return first > 0 && last > first ? static_cast<double>(last - first) / 1e9 : 0;
 }
 
-uint64_t PipelineStats::dead_letters_total() const {
-  uint64_t total = 0;
-  for (const auto& d : dead_letters) total += d.load();
-  return total;
-}
-
 std::string PipelineStats::summary() const {
   std::string dl;
   for (size_t r = 0; r < kDeadLetterReasonCount; ++r) {
-    if (const uint64_t n = dead_letters[r].load()) {
+    if (const uint64_t n = parse.dead_letters[r].get()) {
       dl += fmt::format("{}{}={}", dl.empty() ? "" : ", ", to_string(static_cast<DeadLetterReason>(r)), n);
     }
   }
   const double active = active_seconds();
-  const double rate = active > 0 ? static_cast<double>(messages.load()) / active : 0;
+  const uint64_t messages = source.messages.get();
+  const double rate = active > 0 ? static_cast<double>(messages) / active : 0;
   return fmt::format(
       "{} messages ({:.1f} MB), {} events parsed, {} filtered, {} rows loaded in {} batches, "
       "{} dead letters{} ({} stored); {:.3f} s active, {:.0f} messages/s",
-      messages.load(), static_cast<double>(payload_bytes.load()) / 1e6, events_parsed.load(),
-      events_filtered.load(), rows_loaded.load(), batches_loaded.load(), dead_letters_total(),
-      dl.empty() ? "" : " (" + dl + ")", dead_letters_stored.load(), active, rate);
+      messages, static_cast<double>(source.bytes.get()) / 1e6, parse.events.get(), filter.filtered_out.get(),
+      sink.rows_loaded.get(), sink.transactions.get(), dead_letters_total(),
+      dl.empty() ? "" : " (" + dl + ")", sink.dead_letters_stored.get(), active, rate);
+}
+
+void Pipeline::publish_geo(GeoTable table) {
+  auto state = std::make_shared<GeoState>();
+  state->table = std::make_shared<const GeoTable>(std::move(table));
+  state->loaded_unix = static_cast<int64_t>(std::time(nullptr));
+  state->source = fmt::format("{}", fmt::join(config_.enrich.geo, ", "));
+  std::lock_guard lock(geo_mu_);
+  geo_ = std::move(state);
+}
+
+std::shared_ptr<const GeoState> Pipeline::geo() const {
+  std::lock_guard lock(geo_mu_);
+  return geo_;
+}
+
+HealthReport Pipeline::health() const {
+  if (!stats_.sink.reachable()) return {false, "sink unreachable: " + stats_.sink.unreachable_reason()};
+  return {true, "ok"};
+}
+
+Status Pipeline::reload_geo(std::string_view why) {
+  const auto t0 = Clock::now();
+  auto table = load_geo(config_.enrich.geo);
+  Status s = table.status();
+  if (s && table->record_count() == 0) s = Status::error("the new table has no records");
+  if (!s) {
+    stats_.reload.failures.add();
+    spdlog::error("geo reload ({}) refused, the current table keeps serving: {}", why, s.message());
+    return s;
+  }
+  const std::string sizes = describe_geo(*table);
+  publish_geo(std::move(table).value());
+  stats_.reload.reloads.add();
+  spdlog::info("geo table reloaded ({}): {} from {} in {:.3f} s", why, sizes,
+               fmt::join(config_.enrich.geo, ", "), seconds_since(t0));
+  return Status::ok();
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->config_ = config;
 
-  auto geo = load_geo(config.enrich.geo);
-  if (!geo) return geo.status().with_context("config key 'enrich.geo'");
-  p->geo_ = std::move(geo).value();
-  spdlog::info("geo table: {} IPv4 ranges, {} IPv6 ranges, {} records from {}", p->geo_.v4_range_count(),
-               p->geo_.v6_range_count(), p->geo_.record_count(), fmt::join(config.enrich.geo, ", "));
+  const auto t0 = Clock::now();
+  p->geo_stamps_ = stamp_files(config.enrich.geo);  // before loading: a change meanwhile is seen later
+  auto geo = load_geo_table(config.enrich);
+  if (!geo) return geo.status();
+  spdlog::info("geo table: {} from {} in {:.3f} s", describe_geo(*geo), fmt::join(config.enrich.geo, ", "),
+               seconds_since(t0));
+  p->publish_geo(std::move(geo).value());
 
-  auto categories = CategoryTable::load_csv(config.enrich.category_csv, config.enrich.category_names_csv);
-  if (!categories) return categories.status().with_context("config key 'enrich.category_csv'");
+  auto categories = load_categories(config.enrich);
+  if (!categories) return categories.status();
   p->categories_ = std::move(categories).value();
   spdlog::info("category table: {} keys from {}", p->categories_.size(), config.enrich.category_csv);
 
-  auto backend = make_backend(config.enrich.backend);
-  if (!backend) return backend.status().with_context("config key 'enrich.backend'");
+  auto backend = pick_backend(config.enrich);
+  if (!backend) return backend.status();
   p->backend_ = std::move(backend).value();
   spdlog::info("backend: {}", p->backend_->name());
 
-  // Offsets live in the database only for a Kafka source in exactly-once mode; a file replay has none.
-  const bool kafka = config.source.kind == SourceKind::kKafka;
-  const bool fenced = kafka && config.sink.delivery == Delivery::kExactlyOnce;
-  auto sink = MemsqlSink::open(config.sink, config.source.group,
-                               kafka ? config.source.topic : config.source.path, fenced);
+  const bool fenced = fenced_delivery(config);
+  auto sink =
+      MemsqlSink::open(config.sink, config.source.group, source_name(config), fenced, &p->stats_.sink);
   if (!sink) return sink.status();
   p->sink_ = std::move(sink).value();
 
@@ -127,12 +224,90 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   auto source = make_source(config.source, std::move(offsets));
   if (!source) return source.status();
   p->source_ = std::move(source).value();
-  spdlog::info("delivery: {}", fenced ? "exactly-once (offsets stored with the rows in the database)"
-                                      : "at-least-once (Kafka offsets committed after the database commit)");
+  spdlog::info("delivery: {}", describe_delivery(config));
   return p;
 }
 
-Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
+CheckReport Pipeline::check(const Config& config) {
+  CheckReport r;
+  auto line = [&](std::string what, std::string text) {
+    r.lines.emplace_back(std::move(what), std::move(text));
+  };
+  auto error = [&](const Status& s) { r.errors.push_back(s.message()); };
+
+  if (config.source.kind == SourceKind::kKafka) {
+    auto partitions = check_source(config.source);
+    if (partitions) {
+      line("source",
+           fmt::format("kafka topic '{}' ({} partitions) on {}, group '{}', start {}", config.source.topic,
+                       *partitions, config.source.brokers, config.source.group, config.source.start));
+    } else {
+      error(partitions.status());
+    }
+  } else if (auto ok = check_source(config.source); ok) {
+    line("source", fmt::format("file '{}'", config.source.path));
+  } else {
+    error(ok.status());
+  }
+
+  const bool fenced = fenced_delivery(config);
+  auto dsn = parse_mysql_dsn(config.sink.dsn);
+  auto tables = MemsqlSink::check(config.sink, fenced);
+  if (tables) {
+    line("sink", fmt::format("table '{}' in database '{}' at {} as '{}'", config.sink.table,
+                             dsn ? dsn->database : "?", dsn ? dsn->address() : "?", dsn ? dsn->user : "?"));
+    for (const auto& note : *tables) line("", note);
+  } else {
+    error(tables.status());
+  }
+  line("delivery", describe_delivery(config));
+
+  auto backend = pick_backend(config.enrich);
+  if (backend) {
+    line("backend", fmt::format("{} (enrich.backend = {})", (*backend)->name(), config.enrich.backend));
+  } else {
+    error(backend.status());
+  }
+
+  const auto t0 = Clock::now();
+  auto geo = load_geo_table(config.enrich);
+  if (geo) {
+    line("geo", fmt::format("{} from {} (loaded in {:.3f} s)", describe_geo(*geo),
+                            fmt::join(config.enrich.geo, ", "), seconds_since(t0)));
+    line("", config.enrich.geo_poll_ms > 0
+                 ? fmt::format("reloaded on SIGHUP and when the file(s) change (checked every {} ms)",
+                               config.enrich.geo_poll_ms)
+                 : std::string("reloaded on SIGHUP"));
+  } else {
+    error(geo.status());
+  }
+  auto categories = load_categories(config.enrich);
+  if (categories) {
+    line("categories", fmt::format("{} keys from {}{}", categories->size(), config.enrich.category_csv,
+                                   config.enrich.category_names_csv.empty()
+                                       ? ""
+                                       : " (names from " + config.enrich.category_names_csv + ")"));
+  } else {
+    error(categories.status());
+  }
+
+  line("filter", fmt::format("include actions [{}], exclude actions [{}]",
+                             fmt::join(config.filter.include_actions, ", "),
+                             fmt::join(config.filter.exclude_actions, ", ")));
+  line("batch", fmt::format("up to {} messages, linger {} ms, queue depth {}", config.batch.max_events,
+                            config.batch.linger_ms, config.batch.queue_depth));
+  if (config.metrics.listen.empty()) {
+    line("metrics", "off (no [metrics] listen)");
+  } else if (auto note = check_listen_address(config.metrics.listen); note) {
+    line("metrics", fmt::format("http://{}/metrics and /healthz{}", config.metrics.listen, *note));
+  } else {
+    error(note.status());
+  }
+  return r;
+}
+
+Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
+                     std::atomic<bool>* reload_request) {
   BoundedQueue<SourceBatch> raw_queue(static_cast<size_t>(config_.batch.queue_depth));
   BoundedQueue<LoadJob> load_queue(static_cast<size_t>(config_.batch.queue_depth));
   FailureLatch failure;
@@ -170,8 +345,8 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
       last_message = Clock::now();
       if (stats_.first_message_ns.load() == 0) stats_.first_message_ns = now_ns();
       consumed += batch.size();
-      stats_.messages += batch.size();
-      stats_.payload_bytes += batch.payload_bytes();
+      stats_.source.messages.add(batch.size());
+      stats_.source.bytes.add(batch.payload_bytes());
       if (!raw_queue.push(std::move(item))) break;
     }
     raw_queue.close();
@@ -182,34 +357,89 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
                       .ts_unit = config_.schema.ts_unit});
     EventFilter filter(config_.filter);
-    EnrichStage enrich(*backend_, geo_, categories_);
+    EnrichStage enrich(*backend_, categories_);
     EventBatch events;
     std::vector<DeadLetter> dead;
     while (auto item = raw_queue.pop()) {
+      // The table of this batch, for the lookups and the row encoder alike; a reload swaps it for the next.
+      const std::shared_ptr<const GeoState> geo = this->geo();
       const RawBatch& raw = item->raw;
       events.clear();
       dead.clear();
-      parser.parse(raw, events, dead);
-      stats_.events_parsed += events.size();
+      {
+        ScopedTimer timer(stats_.parse.duration);
+        parser.parse(raw, events, dead);
+      }
+      stats_.parse.events.add(events.size());
       for (const DeadLetter& d : dead) {
-        const uint64_t n = stats_.dead_letters[static_cast<size_t>(d.reason)]++;
+        Counter& counter = stats_.parse.dead_letters[static_cast<size_t>(d.reason)];
+        const uint64_t n = counter.get();
+        counter.add();
         if (n < 20 || n % 1000 == 0) {
           spdlog::warn("dead letter: reason={} field={} partition={} offset={} payload='{}'",
                        to_string(d.reason), d.field.empty() ? "-" : d.field, d.position.partition,
                        d.position.offset, excerpt(d.payload));
         }
       }
-      stats_.events_filtered += filter.apply(events);
-      if (Status s = enrich.apply(events); !s) {
-        fail(s.with_context("enrich"));
+      {
+        ScopedTimer timer(stats_.filter.duration);
+        stats_.filter.filtered_out.add(filter.apply(events));
+      }
+      Status enriched;
+      {
+        ScopedTimer timer(stats_.enrich.duration);
+        enriched = enrich.apply(events, *geo->table);
+      }
+      if (!enriched) {
+        fail(enriched.with_context("enrich"));
         break;
       }
-      if (!load_queue.push(
-              make_load_job(raw, item->starts, events, dead, geo_, categories_, source_->topic()))) {
-        break;
+      stats_.enrich.events.add(events.selected.size());
+      std::optional<LoadJob> job;
+      {
+        ScopedTimer timer(stats_.encode.duration);
+        job = make_load_job(raw, item->starts, events, dead, *geo->table, categories_, source_->topic());
       }
+      if (!load_queue.push(std::move(*job))) break;
     }
     load_queue.close();
+  });
+
+  // The geo watcher: SIGHUP (checked every 100 ms) and, every geo_poll_ms, a change of the files that has
+  // held still for one more check (so a file being written is not loaded half-way).
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool watch_done = false;
+  std::thread watcher_thread([&] {
+    const auto poll_every = std::chrono::milliseconds(config_.enrich.geo_poll_ms);
+    std::vector<FileStamp> loaded = geo_stamps_;
+    std::optional<std::vector<FileStamp>> pending;
+    auto next_poll = Clock::now() + poll_every;
+    std::unique_lock lock(watch_mu);
+    while (!watch_done) {
+      watch_cv.wait_for(lock, std::chrono::milliseconds(100));
+      if (watch_done) break;
+      const bool hup = reload_request && reload_request->exchange(false);
+      const bool poll = poll_every.count() > 0 && Clock::now() >= next_poll;
+      if (!hup && !poll) continue;
+      if (poll) next_poll = Clock::now() + poll_every;
+      lock.unlock();
+      const std::vector<FileStamp> now = stamp_files(config_.enrich.geo);
+      if (hup) {
+        (void)reload_geo("SIGHUP");
+        loaded = now;
+        pending.reset();
+      } else if (now != loaded) {
+        if (pending && *pending == now) {
+          (void)reload_geo("geo file changed");
+          loaded = now;
+          pending.reset();
+        } else {
+          pending = now;  // load it once it holds still
+        }
+      }
+      lock.lock();
+    }
   });
 
   // The sink runs here: load and commit (with the fenced offsets in exactly-once mode), then commit the
@@ -217,7 +447,6 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
   std::map<int32_t, uint64_t> stale_through_epoch;  // work of these epochs was fenced out: drop it
   std::vector<int32_t> fenced_out;
   uint64_t commit_failures = 0;
-  auto last_progress = Clock::now();
   while (auto job = load_queue.pop()) {
     std::erase_if(job->segments, [&](const PartitionSegment& seg) {
       auto it = stale_through_epoch.find(seg.partition);
@@ -225,21 +454,25 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
     });
     std::map<int32_t, uint64_t> epochs;
     for (const auto& seg : job->segments) epochs[seg.partition] = seg.epoch;
-    if (Status s = sink_->load(*job, fenced_out); !s) {
-      fail(s.with_context("sink"));
+    Status loaded;
+    {
+      ScopedTimer timer(stats_.sink.duration);
+      loaded = sink_->load(*job, fenced_out);
+    }
+    if (!loaded) {
+      fail(loaded.with_context("sink"));
       break;
     }
     for (int32_t partition : fenced_out) {
       // Another member loaded this range: this one's work on the partition up to now is void.
       stale_through_epoch[partition] = epochs[partition];
       source_->request_reseek(partition);
-      ++stats_.fenced_out;
+      stats_.sink.fenced_out.add();
     }
     std::vector<PartitionOffset> next_offsets;
     for (const auto& seg : job->segments) next_offsets.push_back({seg.partition, seg.next_offset});
-    stats_.rows_loaded += job->row_count();
-    stats_.dead_letters_stored += job->dead_letter_count();
-    ++stats_.batches_loaded;
+    stats_.sink.rows_loaded.add(job->row_count());
+    stats_.sink.dead_letters_stored.add(job->dead_letter_count());
     stats_.last_commit_ns = now_ns();
     if (Status s = source_->acknowledge(next_offsets); !s) {
       // The rows are in the database; a failed Kafka commit (routine during a rebalance) only means
@@ -248,14 +481,16 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop) {
         spdlog::warn("{} (rows are loaded; {} Kafka commits failed so far)", s.message(), commit_failures);
       }
     }
-    if (Clock::now() - last_progress >= std::chrono::seconds(5)) {
-      spdlog::info("progress: {}", stats_.summary());
-      last_progress = Clock::now();
-    }
   }
   source_stop = true;
   source_thread.join();
   worker_thread.join();
+  {
+    std::lock_guard lock(watch_mu);
+    watch_done = true;
+  }
+  watch_cv.notify_all();
+  watcher_thread.join();
   source_->close();
   return failure.first();
 }

@@ -2,11 +2,13 @@
 // with offsets acknowledged to the source only after the sink has committed the rows that carry them.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "host/category_table.h"
 #include "host/dead_letter.h"
@@ -14,9 +16,20 @@
 #include "kernels/backend.h"
 #include "pipeline/config.h"
 #include "pipeline/memsql_sink.h"
+#include "pipeline/metrics_server.h"
+#include "pipeline/probes.h"
 #include "pipeline/source.h"
 
 namespace enrichd {
+
+// What the geo watcher compares: a file replaced (new inode), rewritten (mtime) or resized.
+struct FileStamp {
+  bool exists = false;
+  int64_t mtime_ns = 0;
+  int64_t size = 0;
+  uint64_t inode = 0;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
 
 // A batch as the source thread hands it on: messages plus where each partition's run of them starts.
 struct SourceBatch {
@@ -29,25 +42,38 @@ struct RunLimits {
   std::chrono::milliseconds idle_exit{0};  // stop after this long without a message (0: never)
 };
 
-// Counters shared by the stages (written by one stage each, read by anyone).
+// The probes of every stage (each written by one stage, read by anyone).
 struct PipelineStats {
-  std::atomic<uint64_t> messages{0};
-  std::atomic<uint64_t> payload_bytes{0};
-  std::atomic<uint64_t> events_parsed{0};
-  std::atomic<uint64_t> events_filtered{0};
-  std::atomic<uint64_t> rows_loaded{0};
-  std::atomic<uint64_t> batches_loaded{0};
-  std::atomic<uint64_t> dead_letters_stored{0};
-  std::atomic<uint64_t> fenced_out{0};  // partition segments dropped because another member loaded them
-  std::array<std::atomic<uint64_t>, kDeadLetterReasonCount> dead_letters{};
+  SourceProbe source;
+  ParseProbe parse;
+  FilterProbe filter;
+  EnrichProbe enrich;
+  EncodeProbe encode;
+  SinkProbe sink;
+  ReloadProbe reload;
   // Steady-clock nanoseconds of the first message received and of the last commit: the throughput
   // figure is over this span (start-up and group joining excluded).
   std::atomic<int64_t> first_message_ns{0};
   std::atomic<int64_t> last_commit_ns{0};
 
   double active_seconds() const;
-  uint64_t dead_letters_total() const;
+  uint64_t dead_letters_total() const { return parse.dead_letters_total(); }
   std::string summary() const;
+};
+
+// The geo table in use and where it came from. Published whole: a batch keeps its shared_ptr from enrich
+// to encode, so one batch never mixes two tables, and an old table is freed when its last batch is done.
+struct GeoState {
+  std::shared_ptr<const GeoTable> table;
+  int64_t loaded_unix = 0;  // wall-clock seconds
+  std::string source;       // the configured file(s)
+};
+
+// What `enrichd check` found: what the run would use, line by line, and every problem (naming its key).
+struct CheckReport {
+  std::vector<std::pair<std::string, std::string>> lines;  // (what, description)
+  std::vector<std::string> errors;
+  bool ok() const { return errors.empty(); }
 };
 
 class Pipeline {
@@ -56,22 +82,46 @@ class Pipeline {
   // any failure stops here with a message naming the config key.
   static Result<std::unique_ptr<Pipeline>> create(const Config& config);
 
+  // The checks create() makes, changing nothing and consuming nothing: reference data loadable, backend
+  // available, database reachable and existing tables compatible, broker reachable and topic present (or
+  // the file readable), metrics address usable. Independent checks all run, so every problem is listed.
+  static CheckReport check(const Config& config);
+
   // Runs until the source ends, a limit is reached, `stop` becomes true (then drains what is in flight),
-  // or a stage fails. Returns the first failure.
-  Status run(const RunLimits& limits, const std::atomic<bool>& stop);
+  // or a stage fails. Returns the first failure. Meanwhile a watcher thread reloads the geo table when
+  // `reload_request` (SIGHUP) is set or the geo file(s) change.
+  Status run(const RunLimits& limits, const std::atomic<bool>& stop,
+             std::atomic<bool>* reload_request = nullptr);
+
+  // Loads the configured geo file(s) again, off the hot path, and swaps the new table in for the next
+  // batch. A file that fails to load is refused (logged, counted) and the current table keeps serving.
+  Status reload_geo(std::string_view why);
 
   const PipelineStats& stats() const { return stats_; }
   std::string_view backend_name() const { return backend_->name(); }
+  std::shared_ptr<const GeoState> geo() const;
+  std::vector<PartitionLag> consumer_lag() const { return source_->consumer_lag(); }
+  // Reference data is loaded once the pipeline exists; healthy while the sink is reachable.
+  HealthReport health() const;
+  // Every probe in the Prometheus text format (pipeline_metrics.cpp). Safe from any thread.
+  std::string metrics_text() const;
 
  private:
   Pipeline() = default;
+  void publish_geo(GeoTable table);
+
   Config config_;
-  GeoTable geo_;
+  mutable std::mutex geo_mu_;
+  std::shared_ptr<const GeoState> geo_;
+  std::vector<FileStamp> geo_stamps_;  // of the geo file(s) as first loaded
   CategoryTable categories_;
   std::unique_ptr<EnrichBackend> backend_;
   std::unique_ptr<MemsqlSink> sink_;
   std::unique_ptr<Source> source_;
   PipelineStats stats_;
 };
+
+// Metrics that need no pipeline (build info), for /metrics before the pipeline exists.
+std::string process_metrics_text();
 
 }  // namespace enrichd

@@ -7,6 +7,7 @@ namespace enrichd {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "the flag is set from a signal handler");
 
 extern "C" void on_shutdown_signal(int sig) {
@@ -20,6 +21,10 @@ extern "C" void on_shutdown_signal(int sig) {
   (void)!write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
 }
 
+extern "C" void on_reload_signal(int) {
+  g_reload.store(true);
+}
+
 }  // namespace
 
 const std::atomic<bool>& install_shutdown_handlers() {
@@ -29,6 +34,15 @@ const std::atomic<bool>& install_shutdown_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   return g_stop;
+}
+
+std::atomic<bool>& install_reload_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_reload_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGHUP, &sa, nullptr);
+  return g_reload;
 }
 
 }  // namespace enrichd

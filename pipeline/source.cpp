@@ -12,4 +12,12 @@ Result<std::unique_ptr<Source>> make_source(const SourceConfig& config,
   return KafkaSource::open(config, std::move(offsets));
 }
 
+Result<int> check_source(const SourceConfig& config) {
+  if (config.kind == SourceKind::kFile) {
+    if (Status s = FileSource::check(config.path); !s) return s;
+    return 0;
+  }
+  return KafkaSource::probe(config);
+}
+
 }  // namespace enrichd

@@ -23,6 +23,12 @@ struct PartitionStart {
   uint64_t epoch = 0;
 };
 
+// How far a consumer is behind the end of one partition, in messages (librdkafka's consumer_lag).
+struct PartitionLag {
+  int32_t partition = 0;
+  int64_t lag = 0;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -48,6 +54,9 @@ class Source {
   // Called by the sink (any thread) when a fenced offset update failed: another member loaded this
   // partition. The source re-reads the stored position and seeks there before its next batch.
   virtual void request_reseek(int32_t /*partition*/) {}
+  // The consumer lag of each assigned partition, as last reported (Kafka); empty when unknown or not
+  // applicable. Safe to call from any thread.
+  virtual std::vector<PartitionLag> consumer_lag() const { return {}; }
 };
 
 class OffsetStore;
@@ -57,5 +66,9 @@ class OffsetStore;
 // assigned partition to the offset stored in the database instead of Kafka's committed one.
 Result<std::unique_ptr<Source>> make_source(const SourceConfig& config,
                                             std::unique_ptr<OffsetStore> offsets = nullptr);
+
+// The checks make_source makes, without consuming or joining a group: the broker answers and the topic
+// exists (its partition count is returned), or the file can be opened for reading (0 is returned).
+Result<int> check_source(const SourceConfig& config);
 
 }  // namespace enrichd

@@ -17,6 +17,7 @@ inline constexpr int kExitBadConfig = 2;  // stopped at start: config, files, DB
 void add_broker_command(CLI::App& app, Action& action);
 void add_gen_command(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action);
+void add_check_command(CLI::App& app, Action& action);
 void add_backends_command(CLI::App& app, Action& action);
 void add_geo_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   enrichd::cli::Action action;
   enrichd::cli::add_run_command(app, action);
+  enrichd::cli::add_check_command(app, action);
   enrichd::cli::add_broker_command(app, action);
   enrichd::cli::add_gen_command(app, action);
   enrichd::cli::add_backends_command(app, action);

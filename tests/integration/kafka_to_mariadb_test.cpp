@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "host/dead_letter.h"
 #include "pipeline/mock_broker.h"
 #include "pipeline_fixture.h"
 #include "test_support.h"
@@ -229,25 +230,140 @@ TEST_F(KafkaToMariadb, AtLeastOnceCommitsToKafkaAfterTheDatabase) {
   EXPECT_EQ(stored_offsets_total(), 0) << "at-least-once keeps no offsets in the database";
 }
 
-TEST_F(KafkaToMariadb, SigtermDrainsLoadsCommitsAndRestartResumes) {
-  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(1200)));
-  {
-    ChildProcess run(run_args({}), dir_);
-    wait_until([&] { return loaded_rows() >= static_cast<int64_t>(expected_rows()); }, 60s, 100ms);
-    ASSERT_EQ(loaded_rows(), static_cast<int64_t>(expected_rows())) << run.stderr_text();
-    run.signal(SIGTERM);
-    ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
-  }
-  EXPECT_EQ(committed_total(), 1200);
+// SIGTERM while events are still being produced: the run stops consuming, loads and commits what it
+// holds, leaves the group and exits 0 promptly; everything it consumed is in the database with its offsets
+// (stored and committed to Kafka), and a restart loads exactly the rest.
+TEST_F(KafkaToMariadb, SigtermMidStreamDrainsLoadsCommitsAndRestartResumes) {
+  std::string config = read_file(dir_ + "/enrichd.toml");
+  config.replace(config.find("max_events = 700"), 16, "max_events = 50");
+  write_file(dir_ + "/enrichd.toml", config);
+  const auto messages = make_messages(3000);
+  ChildProcess run(run_args({"--quiet"}), dir_);
+  ASSERT_TRUE(wait_until([&] { return joined_group(run); }, 60s, 20ms)) << run.stderr_text();
+  std::thread producer([&] {  // paced: about 3 s for everything
+    for (size_t i = 0; i < messages.size(); i += 50) {
+      const std::vector<std::string> chunk(messages.begin() + static_cast<std::ptrdiff_t>(i),
+                                           messages.begin() + static_cast<std::ptrdiff_t>(i + 50));
+      EXPECT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, chunk));
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  wait_until([&] { return stored_offsets_total() >= 500; }, 60s, 10ms);
+  run.signal(SIGTERM);
+  const auto signalled = std::chrono::steady_clock::now();
+  const int rc = run.wait(30s);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  producer.join();
+  ASSERT_EQ(rc, 0) << run.stderr_text();
+  EXPECT_LT(took, 10s) << "draining took too long";
+  const std::string log = run.stderr_text();
+  EXPECT_NE(log.find("kafka: consumer closed, left the group"), std::string::npos) << log;
+  const size_t done = log.rfind("done: ");
+  ASSERT_NE(done, std::string::npos) << log;
+  const int64_t consumed = std::stoll(log.substr(done + 6));
+  EXPECT_GE(consumed, 500);
+  EXPECT_LT(consumed, 3000) << "the signal was meant to land mid-stream";
+  EXPECT_EQ(stored_offsets_total(), consumed) << "every consumed message is loaded with its offset";
+  EXPECT_EQ(committed_total(), consumed) << "and committed to Kafka";
 
   // A restart consumes only what came after the committed offsets: nothing twice, nothing missed.
-  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(600)));
-  ChildProcess again(run_args({"--max-messages", "600"}), dir_);
+  ChildProcess again(run_args({"--quiet", "--max-messages", std::to_string(3000 - consumed)}), dir_);
   ASSERT_EQ(again.wait(90s), 0) << again.stderr_text();
   expect_table_matches_sent();
   expect_dead_letters_match_sent();
-  EXPECT_EQ(stored_offsets_total(), 1800);
-  EXPECT_EQ(committed_total(), 1800);
+  EXPECT_EQ(stored_offsets_total(), 3000);
+  EXPECT_EQ(committed_total(), 3000);
+}
+
+// /metrics scraped during a real run: each counter matches what was sent (dead letters by reason against
+// the dead-letter table), every partition's consumer lag reaches 0, and /healthz answers 200.
+TEST_F(KafkaToMariadb, MetricsScrapedDuringARunMatchWhatWasSent) {
+  const int port = free_tcp_port();
+  write_file(dir_ + "/enrichd.toml",
+             read_file(dir_ + "/enrichd.toml") + fmt::format("[metrics]\nlisten = \"127.0.0.1:{}\"\n", port));
+  ChildProcess run(run_args({"--quiet"}), dir_);
+  ASSERT_TRUE(
+      wait_until([&] { return joined_group(run) && http_get(port, "/healthz").status == 200; }, 60s, 50ms))
+      << run.stderr_text();
+  const auto messages = make_messages(2000);
+  uint64_t bytes = 0;
+  for (const auto& m : messages) bytes += m.size();
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, messages));
+
+  std::string page;
+  const auto value = [&](const std::string& series) { return metric_value(page, series); };
+  const auto scrape = [&] {
+    const HttpResponse r = http_get(port, "/metrics");
+    page = r.body;
+    return r.status == 200;
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return scrape() && value("enrichd_rows_loaded_total") == static_cast<double>(expected_rows()) &&
+               value("enrichd_dead_letters_stored_total") == static_cast<double>(bad_sent_);
+      },
+      60s, 100ms))
+      << page << run.stderr_text();
+  // librdkafka reports the lag every second; once everything is consumed it is 0 on every partition.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (!scrape()) return false;
+        for (int p = 0; p < kPartitions; ++p) {
+          if (value(fmt::format("enrichd_kafka_consumer_lag{{topic=\"{}\",partition=\"{}\"}}", topic_, p)) !=
+              0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      20s, 200ms))
+      << page;
+
+  EXPECT_EQ(value("enrichd_messages_consumed_total"), 2000);
+  EXPECT_EQ(value("enrichd_consumed_bytes_total"), static_cast<double>(bytes));
+  EXPECT_EQ(value("enrichd_events_parsed_total"), static_cast<double>(sent_.size()));
+  const auto hides =
+      std::count_if(sent_.begin(), sent_.end(), [](const auto& e) { return e.second.action == "hide"; });
+  EXPECT_EQ(value("enrichd_events_filtered_out_total"), static_cast<double>(hides));
+  EXPECT_EQ(value("enrichd_events_enriched_total"), static_cast<double>(expected_rows()));
+  EXPECT_EQ(value("enrichd_rows_loaded_total"), static_cast<double>(loaded_rows()));
+
+  // Dead letters by reason: what the exporter counted is what the dead-letter table holds.
+  auto reasons = db_->query("SELECT reason, COUNT(*) FROM `" + table_ + "_dead_letters` GROUP BY reason");
+  ASSERT_TRUE(reasons) << reasons.status().message();
+  std::map<std::string, double> stored;
+  for (const auto& r : *reasons) stored[r[0]] = std::stod(r[1]);
+  double total = 0;
+  for (size_t r = 0; r < kDeadLetterReasonCount; ++r) {
+    const std::string reason(to_string(static_cast<DeadLetterReason>(r)));
+    const double counted = value("enrichd_dead_letters_total{reason=\"" + reason + "\"}");
+    EXPECT_EQ(counted, stored[reason]) << reason;
+    total += counted;
+  }
+  EXPECT_EQ(total, static_cast<double>(bad_sent_));
+  EXPECT_GE(stored.size(), 3U) << "the broken messages cover several reasons";
+
+  EXPECT_GE(value("enrichd_load_transactions_total"), 1);
+  EXPECT_EQ(value("enrichd_load_retries_total"), 0);
+  EXPECT_EQ(value("enrichd_sink_up"), 1);
+  for (const char* stage : {"parse", "filter", "enrich", "encode", "load"}) {
+    const double count = value(fmt::format("enrichd_stage_duration_seconds_count{{stage=\"{}\"}}", stage));
+    EXPECT_GT(count, 0) << stage;
+    EXPECT_EQ(value(fmt::format("enrichd_stage_duration_seconds_bucket{{stage=\"{}\",le=\"+Inf\"}}", stage)),
+              count)
+        << stage;
+  }
+  EXPECT_EQ(value("enrichd_backend_info{backend=\"scalar\"}"), 1);
+  EXPECT_EQ(value("enrichd_category_keys"), static_cast<double>(kTestPins + 1));
+  EXPECT_GT(value("enrichd_geo_records"), 0);
+  EXPECT_GT(value("enrichd_geo_ranges{family=\"ipv4\"}"), 0);
+  EXPECT_GT(value("enrichd_geo_loaded_timestamp_seconds"), 1.7e9);
+  const HttpResponse health = http_get(port, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+
+  run.signal(SIGTERM);
+  ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
 }
 
 // kill -9 at random moments while events flow (during group joins, mid-batch, between loads), restart

@@ -53,6 +53,34 @@ struct ProcessResult {
 };
 ProcessResult run_process(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
 
+// A TCP port that was free a moment ago (bound to port 0 on 127.0.0.1, read back, closed).
+int free_tcp_port();
+
+struct HttpResponse {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+// GET http://127.0.0.1:<port><path> (HTTP/1.0, a few seconds' timeout).
+HttpResponse http_get(int port, const std::string& path);
+
+// The value of the Prometheus sample `series` (name with its labels exactly as rendered, e.g.
+// `enrichd_dead_letters_total{reason="empty"}`) in a /metrics page; -1 when absent.
+double metric_value(const std::string& page, const std::string& series);
+
+// The writing end of a FIFO, opened once the reader (an enrichd child) has opened its end.
+class FifoWriter {
+ public:
+  // Waits up to `timeout` for a reader; ok() tells whether one came.
+  FifoWriter(const std::string& path, std::chrono::milliseconds timeout);
+  ~FifoWriter();
+  bool ok() const { return fd_ >= 0; }
+  bool write(const std::string& data);
+  void close();
+
+ private:
+  int fd_ = -1;
+};
+
 // The DSN the test script promised (ENRICHD_TEST_DSN); empty when unset.
 std::string test_dsn();
 std::unique_ptr<MysqlConnection> connect_test_db();
