@@ -15,19 +15,21 @@ namespace enrichd {
 class EnrichStage {
  public:
   EnrichStage(EnrichBackend& backend, const GeoTable& geo, const CategoryTable& categories)
-      : backend_(backend), geo_(&geo), categories_(categories) {}
-  // Without a fixed geo table: each batch names its own (the table may be swapped between batches).
+      : backend_(backend), geo_(&geo), categories_(&categories) {}
+  // Without fixed tables: each batch names its own (they may be swapped between batches).
+  explicit EnrichStage(EnrichBackend& backend) : backend_(backend) {}
   EnrichStage(EnrichBackend& backend, const CategoryTable& categories)
-      : backend_(backend), categories_(categories) {}
+      : backend_(backend), categories_(&categories) {}
 
-  // With the table given at construction.
-  Status apply(EventBatch& batch) { return apply(batch, *geo_); }
-  Status apply(EventBatch& batch, const GeoTable& geo);
+  // With the tables given at construction.
+  Status apply(EventBatch& batch) { return apply(batch, *geo_, *categories_); }
+  Status apply(EventBatch& batch, const GeoTable& geo) { return apply(batch, geo, *categories_); }
+  Status apply(EventBatch& batch, const GeoTable& geo, const CategoryTable& categories);
 
  private:
   EnrichBackend& backend_;
   const GeoTable* geo_ = nullptr;
-  const CategoryTable& categories_;
+  const CategoryTable* categories_ = nullptr;
   // Scratch reused across batches.
   GeoLookup geo_lookup_;
   std::vector<uint64_t> pin_keys_;

@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -158,6 +159,42 @@ void Pipeline::publish_geo(GeoTable table) {
   geo_ = std::move(state);
 }
 
+void Pipeline::publish_categories(CategoryTable table) {
+  auto state = std::make_shared<CategoryState>();
+  state->table = std::make_shared<const CategoryTable>(std::move(table));
+  state->loaded_unix = static_cast<int64_t>(std::time(nullptr));
+  std::lock_guard lock(categories_mu_);
+  categories_ = std::move(state);
+}
+
+std::shared_ptr<const CategoryState> Pipeline::categories() const {
+  std::lock_guard lock(categories_mu_);
+  return categories_;
+}
+
+std::vector<std::string> Pipeline::category_files() const {
+  std::vector<std::string> files = {config_.enrich.category_csv};
+  if (!config_.enrich.category_names_csv.empty()) files.push_back(config_.enrich.category_names_csv);
+  return files;
+}
+
+Status Pipeline::reload_categories(std::string_view why) {
+  const auto t0 = Clock::now();
+  auto table = load_categories(config_.enrich);
+  if (!table) {
+    stats_.reload.failures.add();
+    spdlog::error("category reload ({}) refused, the current table keeps serving: {}", why,
+                  table.status().message());
+    return table.status();
+  }
+  const size_t keys = table->size();
+  publish_categories(std::move(table).value());
+  stats_.reload.category_reloads.add();
+  spdlog::info("category table reloaded ({}): {} keys from {} in {:.3f} s", why, keys,
+               fmt::join(category_files(), ", "), seconds_since(t0));
+  return Status::ok();
+}
+
 std::shared_ptr<const GeoState> Pipeline::geo() const {
   std::lock_guard lock(geo_mu_);
   return geo_;
@@ -198,10 +235,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
                seconds_since(t0));
   p->publish_geo(std::move(geo).value());
 
+  p->category_stamps_ = stamp_files(p->category_files());
   auto categories = load_categories(config.enrich);
   if (!categories) return categories.status();
-  p->categories_ = std::move(categories).value();
-  spdlog::info("category table: {} keys from {}", p->categories_.size(), config.enrich.category_csv);
+  spdlog::info("category table: {} keys from {}", categories->size(), config.enrich.category_csv);
+  p->publish_categories(std::move(categories).value());
 
   auto backend = pick_backend(config.enrich);
   if (!backend) return backend.status();
@@ -357,12 +395,13 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
         ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
                       .ts_unit = config_.schema.ts_unit});
     EventFilter filter(config_.filter);
-    EnrichStage enrich(*backend_, categories_);
+    EnrichStage enrich(*backend_);
     EventBatch events;
     std::vector<DeadLetter> dead;
     while (auto item = raw_queue.pop()) {
       // The table of this batch, for the lookups and the row encoder alike; a reload swaps it for the next.
       const std::shared_ptr<const GeoState> geo = this->geo();
+      const std::shared_ptr<const CategoryState> categories = this->categories();
       const RawBatch& raw = item->raw;
       events.clear();
       dead.clear();
@@ -388,7 +427,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       Status enriched;
       {
         ScopedTimer timer(stats_.enrich.duration);
-        enriched = enrich.apply(events, *geo->table);
+        enriched = enrich.apply(events, *geo->table, *categories->table);
       }
       if (!enriched) {
         fail(enriched.with_context("enrich"));
@@ -398,22 +437,36 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       std::optional<LoadJob> job;
       {
         ScopedTimer timer(stats_.encode.duration);
-        job = make_load_job(raw, item->starts, events, dead, *geo->table, categories_, source_->topic());
+        job =
+            make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table, source_->topic());
       }
       if (!load_queue.push(std::move(*job))) break;
     }
     load_queue.close();
   });
 
-  // The geo watcher: SIGHUP (checked every 100 ms) and, every geo_poll_ms, a change of the files that has
-  // held still for one more check (so a file being written is not loaded half-way).
+  // The reference-data watcher: SIGHUP (checked every 100 ms) reloads both tables; every geo_poll_ms, a
+  // change of a table's files that has held still for one more check (so a file being written is not
+  // loaded half-way) reloads that table.
   std::mutex watch_mu;
   std::condition_variable watch_cv;
   bool watch_done = false;
   std::thread watcher_thread([&] {
     const auto poll_every = std::chrono::milliseconds(config_.enrich.geo_poll_ms);
-    std::vector<FileStamp> loaded = geo_stamps_;
-    std::optional<std::vector<FileStamp>> pending;
+    // One watched set of files: what was loaded, and a change seen once (pending) but not yet loaded.
+    struct Watched {
+      std::function<std::vector<FileStamp>()> stamp;
+      std::function<void(std::string_view)> reload;
+      std::vector<FileStamp> loaded;
+      std::optional<std::vector<FileStamp>> pending;
+    };
+    Watched watched[] = {
+        {[&] { return stamp_files(config_.enrich.geo); },
+         [&](std::string_view why) { (void)reload_geo(why); }, geo_stamps_, std::nullopt},
+        {[&] { return stamp_files(category_files()); },
+         [&](std::string_view why) { (void)reload_categories(why); }, category_stamps_, std::nullopt},
+    };
+    const char* const kChanged[] = {"geo file changed", "category file changed"};
     auto next_poll = Clock::now() + poll_every;
     std::unique_lock lock(watch_mu);
     while (!watch_done) {
@@ -424,18 +477,21 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       if (!hup && !poll) continue;
       if (poll) next_poll = Clock::now() + poll_every;
       lock.unlock();
-      const std::vector<FileStamp> now = stamp_files(config_.enrich.geo);
-      if (hup) {
-        (void)reload_geo("SIGHUP");
-        loaded = now;
-        pending.reset();
-      } else if (now != loaded) {
-        if (pending && *pending == now) {
-          (void)reload_geo("geo file changed");
-          loaded = now;
-          pending.reset();
-        } else {
-          pending = now;  // load it once it holds still
+      for (size_t i = 0; i < std::size(watched); ++i) {
+        Watched& w = watched[i];
+        const std::vector<FileStamp> now = w.stamp();
+        if (hup) {
+          w.reload("SIGHUP");
+          w.loaded = now;
+          w.pending.reset();
+        } else if (now != w.loaded) {
+          if (w.pending && *w.pending == now) {
+            w.reload(kChanged[i]);
+            w.loaded = now;
+            w.pending.reset();
+          } else {
+            w.pending = now;  // load it once it holds still
+          }
         }
       }
       lock.lock();

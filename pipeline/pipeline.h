@@ -69,6 +69,12 @@ struct GeoState {
   std::string source;       // the configured file(s)
 };
 
+// The category table in use, published like GeoState (a batch keeps one table from enrich to encode).
+struct CategoryState {
+  std::shared_ptr<const CategoryTable> table;
+  int64_t loaded_unix = 0;  // wall-clock seconds
+};
+
 // What `enrichd check` found: what the run would use, line by line, and every problem (naming its key).
 struct CheckReport {
   std::vector<std::pair<std::string, std::string>> lines;  // (what, description)
@@ -88,18 +94,21 @@ class Pipeline {
   static CheckReport check(const Config& config);
 
   // Runs until the source ends, a limit is reached, `stop` becomes true (then drains what is in flight),
-  // or a stage fails. Returns the first failure. Meanwhile a watcher thread reloads the geo table when
-  // `reload_request` (SIGHUP) is set or the geo file(s) change.
+  // or a stage fails. Returns the first failure. Meanwhile a watcher thread reloads the geo and category
+  // tables when `reload_request` (SIGHUP) is set, and each one when its file(s) change.
   Status run(const RunLimits& limits, const std::atomic<bool>& stop,
              std::atomic<bool>* reload_request = nullptr);
 
   // Loads the configured geo file(s) again, off the hot path, and swaps the new table in for the next
   // batch. A file that fails to load is refused (logged, counted) and the current table keeps serving.
   Status reload_geo(std::string_view why);
+  // The same for the category file(s).
+  Status reload_categories(std::string_view why);
 
   const PipelineStats& stats() const { return stats_; }
   std::string_view backend_name() const { return backend_->name(); }
   std::shared_ptr<const GeoState> geo() const;
+  std::shared_ptr<const CategoryState> categories() const;
   std::vector<PartitionLag> consumer_lag() const { return source_->consumer_lag(); }
   // Reference data is loaded once the pipeline exists; healthy while the sink is reachable.
   HealthReport health() const;
@@ -109,12 +118,16 @@ class Pipeline {
  private:
   Pipeline() = default;
   void publish_geo(GeoTable table);
+  void publish_categories(CategoryTable table);
+  std::vector<std::string> category_files() const;
 
   Config config_;
   mutable std::mutex geo_mu_;
   std::shared_ptr<const GeoState> geo_;
   std::vector<FileStamp> geo_stamps_;  // of the geo file(s) as first loaded
-  CategoryTable categories_;
+  mutable std::mutex categories_mu_;
+  std::shared_ptr<const CategoryState> categories_;
+  std::vector<FileStamp> category_stamps_;  // of the category file(s) as first loaded
   std::unique_ptr<EnrichBackend> backend_;
   std::unique_ptr<MemsqlSink> sink_;
   std::unique_ptr<Source> source_;

@@ -99,10 +99,13 @@ std::string Pipeline::metrics_text() const {
   counter(t, "enrichd_geo_reloads_total", "Geo tables loaded again and swapped in (SIGHUP or file change).",
           s.reload.reloads.get());
   counter(t, "enrichd_reload_failures_total",
-          "Geo reloads refused because the new file(s) failed to load (the old table kept serving).",
+          "Reloads refused because the new file(s) failed to load (the old table kept serving).",
           s.reload.failures.get());
+  counter(t, "enrichd_category_reloads_total",
+          "Category tables loaded again and swapped in (SIGHUP or file change).",
+          s.reload.category_reloads.get());
   gauge(t, "enrichd_category_keys", "Keys (pin ids) of the category table.",
-        static_cast<double>(categories_.size()));
+        static_cast<double>(categories()->table->size()));
   return t.text();
 }
 

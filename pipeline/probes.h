@@ -118,8 +118,9 @@ struct SinkProbe {
 };
 
 struct ReloadProbe {
-  Counter reloads;   // geo tables swapped in
-  Counter failures;  // new geo files refused (the old table kept serving)
+  Counter reloads;           // geo tables swapped in
+  Counter category_reloads;  // category tables swapped in
+  Counter failures;          // new geo or category files refused (the old table kept serving)
 };
 
 }  // namespace enrichd

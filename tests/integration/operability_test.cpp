@@ -175,6 +175,49 @@ TEST_F(GeoReload, SighupSwapsTheTableBetweenBatchesAndRefusesABrokenFile) {
   EXPECT_EQ((*distinct)[0][0], "200");
 }
 
+// The category file is watched like the geo file: a replacement is swapped in between batches, a broken
+// one is refused and the old table keeps serving. (SIGHUP reloads it too, with the geo table.)
+TEST_F(GeoReload, ReplacedCategoryFileIsPickedUpAndABrokenOneRefused) {
+  write_file(dir_ + "/geo.csv", geo_csv_with_country("AU"));
+  write_config("geo.csv", 200);
+  ChildProcess run(run_args(), dir_);
+  FifoWriter fifo(dir_ + "/events.fifo", 30s);
+  ASSERT_TRUE(fifo.ok()) << run.stderr_text();
+  auto categories = [&](int64_t first, int64_t last) {
+    auto r =
+        db_->query(fmt::format("SELECT COUNT(DISTINCT IFNULL(category_id, 0)), MIN(IFNULL(category_id, 0)) "
+                               "FROM `{}` WHERE event_id BETWEEN {} AND {} AND pin_id BETWEEN 1 AND 500",
+                               table_, first, last));
+    return r && !r->empty() ? (*r)[0][0] + ":" + (*r)[0][1] : std::string("?");
+  };
+
+  send_and_wait(fifo, 60, run);  // 1..60: pins 1..60 map to categories 1..7 (test_pins_csv)
+  EXPECT_EQ(categories(1, 60), "7:1");
+
+  std::string all_nine = "pin_id,category_id\n";
+  for (int pin = 1; pin <= 500; ++pin) all_nine += std::to_string(pin) + ",9\n";
+  replace_file(dir_ + "/pins.csv", all_nine);
+  ASSERT_TRUE(wait_until(
+      [&] { return log_count(run, "category table reloaded (category file changed)") == 1; }, 15s, 20ms))
+      << run.stderr_text();
+  send_and_wait(fifo, 60, run);  // 61..120
+  EXPECT_EQ(categories(61, 120), "1:9");
+  EXPECT_EQ(metric("enrichd_category_reloads_total"), 1);
+
+  replace_file(dir_ + "/pins.csv", all_nine + "7,not-a-category\n");
+  ASSERT_TRUE(wait_until(
+      [&] { return log_count(run, "category reload (category file changed) refused") == 1; }, 15s, 20ms))
+      << run.stderr_text();
+  send_and_wait(fifo, 60, run);  // 121..180
+  EXPECT_EQ(categories(121, 180), "1:9");
+  EXPECT_EQ(metric("enrichd_reload_failures_total"), 1);
+  EXPECT_EQ(metric("enrichd_geo_reloads_total"), 0);
+
+  fifo.close();
+  ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
+  EXPECT_EQ(rows(), 180) << "every event is loaded once";
+}
+
 TEST_F(GeoReload, ReplacedSnapshotIsPickedUpByTheWatcherAndADamagedOneRefused) {
   // Snapshots made with `enrichd geo import` (which writes them atomically).
   auto import = [&](const std::string& country, const std::string& out) {
