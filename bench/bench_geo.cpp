@@ -18,6 +18,7 @@
 #include "bench/bench_data.h"
 #include "bench/bench_kernels.h"
 #include "host/geo_import.h"
+#include "host/geo_mmdb.h"
 #include "host/geo_snapshot.h"
 #include "kernels/geo_lookup.h"
 
@@ -109,21 +110,8 @@ void BM_MmdbLookupLibmaxminddb(benchmark::State& state, bool v6) {
     return;
   }
   const auto& q = v6 ? f->v6 : f->v4;
-  std::vector<sockaddr_storage> addrs(q.size());
-  for (size_t i = 0; i < q.size(); ++i) {
-    if (!q[i].is_v6) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&addrs[i]);
-      sin->sin_family = AF_INET;
-      sin->sin_addr.s_addr = htonl(q[i].v4);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&addrs[i]);
-      sin6->sin6_family = AF_INET6;
-      for (int b = 0; b < 8; ++b) {
-        sin6->sin6_addr.s6_addr[b] = static_cast<uint8_t>(q[i].v6.hi >> (56 - 8 * b));
-        sin6->sin6_addr.s6_addr[8 + b] = static_cast<uint8_t>(q[i].v6.lo >> (56 - 8 * b));
-      }
-    }
-  }
+  std::vector<sockaddr_storage> addrs;
+  for (const IpAddress& ip : q) addrs.push_back(to_sockaddr(ip));
   size_t found = 0;
   for (auto _ : state) {
     found = 0;
@@ -139,17 +127,27 @@ void BM_MmdbLookupLibmaxminddb(benchmark::State& state, bool v6) {
   state.counters["found"] = static_cast<double>(found) / static_cast<double>(addrs.size());
 }
 
-void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_name, bool v6) {
+// The fixture and a backend for one of the benchmarks below, or nullptr after marking the run skipped.
+MmdbFixture* fixture_and_backend(benchmark::State& state, const std::string& backend_name, bool v6,
+                                 std::unique_ptr<EnrichBackend>& backend) {
   MmdbFixture* f = mmdb_fixture();
   if (f == nullptr || (v6 && f->v6.empty())) {
     state.SkipWithError("no usable ENRICHD_BENCH_MMDB (or no IPv6 in it)");
-    return;
+    return nullptr;
   }
-  auto backend = make_backend(backend_name);
-  if (!backend) {
-    state.SkipWithError(backend.status().message().c_str());
-    return;
+  auto made = make_backend(backend_name);
+  if (!made) {
+    state.SkipWithError(made.status().message().c_str());
+    return nullptr;
   }
+  backend = std::move(made).value();
+  return f;
+}
+
+void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_name, bool v6) {
+  std::unique_ptr<EnrichBackend> backend;
+  MmdbFixture* f = fixture_and_backend(state, backend_name, v6, backend);
+  if (f == nullptr) return;
   const auto& q = v6 ? f->v6 : f->v4;
   GeoLookup lookup;
   size_t found = 0;
@@ -157,7 +155,7 @@ void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_na
     // The whole per-batch path: alias check and split by family, then the backend's lookups.
     lookup.clear();
     for (size_t i = 0; i < q.size(); ++i) lookup.add(f->table, static_cast<uint32_t>(i), q[i]);
-    if (Status s = lookup.run(**backend, f->table); !s) {
+    if (Status s = lookup.run(*backend, f->table); !s) {
       state.SkipWithError(s.message().c_str());
       return;
     }
@@ -172,16 +170,9 @@ void BM_MmdbLookupBackend(benchmark::State& state, const std::string& backend_na
 
 // The backend call alone, on keys already split by family: comparable with BM_GeoLookupV4/V6.
 void BM_MmdbKernel(benchmark::State& state, const std::string& backend_name, bool v6) {
-  MmdbFixture* f = mmdb_fixture();
-  if (f == nullptr || (v6 && f->v6.empty())) {
-    state.SkipWithError("no usable ENRICHD_BENCH_MMDB (or no IPv6 in it)");
-    return;
-  }
-  auto backend = make_backend(backend_name);
-  if (!backend) {
-    state.SkipWithError(backend.status().message().c_str());
-    return;
-  }
+  std::unique_ptr<EnrichBackend> backend;
+  MmdbFixture* f = fixture_and_backend(state, backend_name, v6, backend);
+  if (f == nullptr) return;
   std::vector<uint32_t> keys4;
   std::vector<Ipv6> keys6;
   for (const IpAddress& a : v6 ? f->v6 : f->v4) {
@@ -193,8 +184,7 @@ void BM_MmdbKernel(benchmark::State& state, const std::string& backend_name, boo
   std::vector<uint32_t> out(v6 ? keys6.size() : keys4.size());
   const GeoTableView view = f->table.view();
   for (auto _ : state) {
-    const Status s =
-        v6 ? (*backend)->geo_lookup_v6(view, keys6, out) : (*backend)->geo_lookup_v4(view, keys4, out);
+    const Status s = v6 ? backend->geo_lookup_v6(view, keys6, out) : backend->geo_lookup_v4(view, keys4, out);
     if (!s) {
       state.SkipWithError(s.message().c_str());
       return;

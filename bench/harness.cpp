@@ -21,6 +21,7 @@
 #include "bench/bench_data.h"
 #include "host/event_parser.h"
 #include "host/geo_import.h"
+#include "host/geo_mmdb.h"
 #include "host/row_encoder.h"
 #include "kernels/geo_lookup.h"
 #include "pipeline/enrich_stage.h"
@@ -516,23 +517,6 @@ struct MmdbFile {
     if (open) MMDB_close(&db);
   }
 };
-
-sockaddr_storage to_sockaddr(const IpAddress& ip) {
-  sockaddr_storage a{};
-  if (!ip.is_v6) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&a);
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip.v4);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a);
-    sin6->sin6_family = AF_INET6;
-    for (int b = 0; b < 8; ++b) {
-      sin6->sin6_addr.s6_addr[b] = static_cast<uint8_t>(ip.v6.hi >> (56 - 8 * b));
-      sin6->sin6_addr.s6_addr[8 + b] = static_cast<uint8_t>(ip.v6.lo >> (56 - 8 * b));
-    }
-  }
-  return a;
-}
 
 Result<std::vector<MmdbFamilyReport>> mmdb_baseline(const HarnessOptions& o, const Data& d,
                                                     std::vector<Run>& runs) {

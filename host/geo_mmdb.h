@@ -3,6 +3,7 @@
 #pragma once
 
 #include <maxminddb.h>
+#include <sys/socket.h>
 
 #include "host/geo_table.h"
 #include "host/status.h"
@@ -14,5 +15,8 @@ namespace enrichd {
 // country_code, the flat ip-location-db layout (country_code, state1, city, postcode, latitude,
 // longitude, timezone). Absent fields stay empty; a field of an unexpected type is an error.
 Result<GeoRecord> mmdb_entry_record(const MMDB_entry_s& entry);
+
+// The socket address libmaxminddb's MMDB_lookup_sockaddr takes for `ip` (AF_INET or AF_INET6).
+sockaddr_storage to_sockaddr(const IpAddress& ip);
 
 }  // namespace enrichd

@@ -8,6 +8,9 @@
 // lookups then answer an aliased address from the IPv4 table, as libmaxminddb does.
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstdarg>
 #include <cstring>
 #include <unordered_map>
@@ -127,6 +130,23 @@ Result<GeoRecord> mmdb_entry_record(const MMDB_entry_s& entry) {
     r.has_location = true;
   }
   return r;
+}
+
+sockaddr_storage to_sockaddr(const IpAddress& ip) {
+  sockaddr_storage a{};
+  if (!ip.is_v6) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&a);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(ip.v4);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a);
+    sin6->sin6_family = AF_INET6;
+    for (int b = 0; b < 8; ++b) {
+      sin6->sin6_addr.s6_addr[b] = static_cast<uint8_t>(ip.v6.hi >> (56 - 8 * b));
+      sin6->sin6_addr.s6_addr[8 + b] = static_cast<uint8_t>(ip.v6.lo >> (56 - 8 * b));
+    }
+  }
+  return a;
 }
 
 namespace {

@@ -75,19 +75,7 @@ class MmdbReader {
 
   // libmaxminddb's answer: nullopt when the address is in no network (or, in an IPv4 database, is IPv6).
   std::optional<GeoRecord> lookup(const IpAddress& ip) {
-    sockaddr_storage ss{};
-    if (!ip.is_v6) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-      sin->sin_family = AF_INET;
-      sin->sin_addr.s_addr = htonl(ip.v4);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-      sin6->sin6_family = AF_INET6;
-      for (int i = 0; i < 8; ++i) {
-        sin6->sin6_addr.s6_addr[i] = static_cast<uint8_t>(ip.v6.hi >> (56 - 8 * i));
-        sin6->sin6_addr.s6_addr[8 + i] = static_cast<uint8_t>(ip.v6.lo >> (56 - 8 * i));
-      }
-    }
+    sockaddr_storage ss = to_sockaddr(ip);
     int error = MMDB_SUCCESS;
     MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&db_, reinterpret_cast<sockaddr*>(&ss), &error);
     if (error == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) return std::nullopt;
