@@ -143,13 +143,13 @@ CategoryTable make_category_table(const CategoryKeys& keys, size_t size, uint32_
   if (with_names) {
     for (uint32_t c = 0; c < categories; ++c) table.set_name(c, fmt::format("category_{:04}_home_decor", c));
   }
+  table.shrink_to_fit();  // as the loaders leave it: at the maximum load
   return table;
 }
 
 std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const CategoryKeys& keys, size_t size,
                                       size_t n, double hit_rate, uint64_t seed) {
   SplitMix64 rng(seed);
-  const CategoryTableView view = table.view();
   std::vector<uint64_t> probes(n);
   for (uint64_t& k : probes) {
     if (rng.chance(hit_rate)) {
@@ -158,12 +158,7 @@ std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const Category
       // A key outside the table: redraw in the (astronomically unlikely) case of a collision.
       do {
         k = rng.next();
-      } while (k == CategoryTableView::kEmptyKey || [&] {
-        for (uint64_t i = hash_key(k) & view.mask;; i = (i + 1) & view.mask) {
-          if (view.slots[i].key == k) return true;
-          if (view.slots[i].key == CategoryTableView::kEmptyKey) return false;
-        }
-      }());
+      } while (k == CategoryTableView::kEmptyKey || table.find(k) != kNoRecord);
     }
   }
   return probes;
