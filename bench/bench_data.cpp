@@ -71,14 +71,6 @@ IpAddress v6_ip(uint64_t hi, uint64_t lo) {
   return v6_ip(Ipv6{hi, lo});
 }
 
-// True when `key` (not kEmptyKey) is in the table.
-bool holds(const CategoryTableView& view, uint64_t key) {
-  for (uint64_t i = hash_key(key) & view.mask;; i = (i + 1) & view.mask) {
-    if (view.slots[i].key == key) return true;
-    if (view.slots[i].key == CategoryTableView::kEmptyKey) return false;
-  }
-}
-
 }  // namespace
 
 GeoTable make_geo_table(const GeoTableSpec& spec) {
@@ -172,13 +164,13 @@ CategoryTable make_category_table(const CategoryKeys& keys, size_t size, uint32_
   if (with_names) {
     for (uint32_t c = 0; c < categories; ++c) table.set_name(c, fmt::format("category_{:04}_home_decor", c));
   }
+  table.shrink_to_fit();  // as the loaders leave it: at the maximum load
   return table;
 }
 
 std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const CategoryKeys& keys, size_t size,
                                       size_t n, double hit_rate, uint64_t seed) {
   SplitMix64 rng(seed);
-  const CategoryTableView view = table.view();
   std::vector<uint64_t> probes(n);
   for (uint64_t& k : probes) {
     if (rng.chance(hit_rate)) {
@@ -187,7 +179,7 @@ std::vector<uint64_t> make_probe_keys(const CategoryTable& table, const Category
       // A key outside the table: redraw in the (astronomically unlikely) case of a collision.
       do {
         k = rng.next();
-      } while (k == CategoryTableView::kEmptyKey || holds(view, k));
+      } while (k == CategoryTableView::kEmptyKey || table.find(k) != kNoRecord);
     }
   }
   return probes;
@@ -197,8 +189,10 @@ std::vector<uint64_t> table_keys(const CategoryTable& table) {
   const CategoryTableView view = table.view();
   std::vector<uint64_t> keys;
   keys.reserve(table.size());
-  for (const CategorySlot& slot : view.slots) {
-    if (slot.key != CategoryTableView::kEmptyKey) keys.push_back(slot.key);
+  for (const CategoryBucket& bucket : view.buckets) {
+    for (int s = 0; s < CategoryBucket::kSlots; ++s) {
+      if (bucket.values[s] != kNoRecord) keys.push_back(category_key(bucket.codes[s]));
+    }
   }
   if (view.has_empty_key) keys.push_back(CategoryTableView::kEmptyKey);
   return keys;
@@ -236,7 +230,7 @@ RawBatch make_events(const EventSpec& spec) {
     } else {
       do {
         pin = CategoryKeys::kMin + miss_rng.below(CategoryKeys::kSpan);
-      } while (spec.pin_table != nullptr && holds(spec.pin_table->view(), pin));
+      } while (spec.pin_table != nullptr && spec.pin_table->find(pin) != kNoRecord);
     }
     json.clear();
     fmt::format_to(std::back_inserter(json),

@@ -184,6 +184,9 @@ void BM_CategoryJoin(benchmark::State& state, const std::string& backend_name) {
   }
   finish(state, out, sizeof(uint64_t));
   state.counters["keys"] = static_cast<double>(f.table.size());
+  state.counters["bytes_per_key"] =
+      static_cast<double>(f.table.memory_bytes()) / static_cast<double>(f.table.size());
+  state.counters["load"] = f.table.load_factor();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     available.push_back(b.name);
   }
   enrichd::bench::register_mmdb_benchmarks(available);
+  enrichd::bench::register_category_100m_benchmarks(available);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

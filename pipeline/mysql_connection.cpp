@@ -137,6 +137,31 @@ Result<std::vector<std::vector<std::string>>> MysqlConnection::query(const std::
   return rows;
 }
 
+Result<uint64_t> MysqlConnection::query_streaming(const std::string& sql,
+                                                  const std::function<Status(const MysqlRow&)>& on_row) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return error(sql.substr(0, 80));
+  MYSQL_RES* res = mysql_use_result(mysql_);
+  if (!res) {
+    if (mysql_field_count(mysql_) != 0) return error(sql.substr(0, 80));
+    return Status::errorf("'{}' returned no result set", sql.substr(0, 80));
+  }
+  const unsigned columns = mysql_num_fields(res);
+  const MYSQL_FIELD* fields = mysql_fetch_fields(res);
+  uint64_t rows = 0;
+  Status stopped;
+  while (MYSQL_ROW row = mysql_fetch_row(res)) {
+    ++rows;
+    stopped = on_row(MysqlRow(row, mysql_fetch_lengths(res), fields, columns));
+    if (!stopped) break;
+  }
+  // mysql_fetch_row returns NULL at the end and on an error (e.g. the connection lost mid-result).
+  Status read_error = stopped && mysql_errno(mysql_) != 0 ? error(sql.substr(0, 80)) : Status::ok();
+  mysql_free_result(res);  // reads and drops what is left of an unbuffered result
+  if (!stopped) return stopped;
+  if (!read_error) return read_error;
+  return rows;
+}
+
 std::string quote_identifier(const std::string& name) {
   std::string out = "`";
   for (char c : name) {

@@ -1,9 +1,7 @@
-// The AVX2 backend's baseline half: the search-tree builder, the per-view cache, the category join and
-// the Status plumbing. Compiled for baseline x86-64 like the rest of the binary; the AVX2 instructions
-// are all in avx2_kernels.cpp.
+// The AVX2 backend's baseline half: the search-tree builder, the per-view cache and the Status plumbing.
+// Compiled for baseline x86-64 like the rest of the binary; the AVX2 instructions are all in
+// avx2_kernels.cpp.
 #include "kernels/avx2/avx2_backend.h"
-
-#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,6 +12,16 @@
 #include "kernels/scalar/scalar_backend.h"
 
 namespace enrichd {
+
+// The join kernel reads the view's buckets as its own POD copy of CategoryBucket.
+static_assert(sizeof(avx2::JoinBucket) == sizeof(CategoryBucket) &&
+                  alignof(avx2::JoinBucket) == alignof(CategoryBucket) &&
+                  offsetof(avx2::JoinBucket, codes) == offsetof(CategoryBucket, codes) &&
+                  offsetof(avx2::JoinBucket, values) == offsetof(CategoryBucket, values) &&
+                  std::is_trivially_copyable_v<CategoryBucket>,
+              "avx2::JoinBucket must be laid out like CategoryBucket");
+static_assert(CategoryBucket::kSlots == 5 && CategoryTableView::kEmptyCode == UINT64_MAX &&
+              kNoRecord == UINT32_MAX);
 
 static_assert(sizeof(Ipv6) == 2 * sizeof(uint64_t) && std::is_standard_layout_v<Ipv6> &&
                   offsetof(Ipv6, hi) == 0 && offsetof(Ipv6, lo) == sizeof(uint64_t),
@@ -242,10 +250,6 @@ std::shared_ptr<Avx2Backend::Index> build_v6_64(const uint64_t* s, size_t n) {
   return build_v6_tree(m, mis, [&](uint64_t f) { return Ipv6{s[(f + 1) * avx2::kV6x64Block - mis], 0}; });
 }
 
-void prefetch(const void* p) {
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
-}
-
 }  // namespace
 
 Avx2Backend::Avx2Backend() = default;
@@ -349,44 +353,17 @@ Status Avx2Backend::category_join(const CategoryTableView& table, std::span<cons
                                   std::span<uint32_t> values) {
   if (Status s = check_sizes(keys.size(), values.size()); !s) return s;
   const size_t n = keys.size();
-  if (table.slots.empty()) {
+  if (table.buckets.empty()) {
     for (size_t i = 0; i < n; ++i) values[i] = scalar_category_lookup(table, keys[i]);
     return Status::ok();
   }
-  // Hash a fixed distance ahead and prefetch the home slot, so that that many misses are in flight; the
-  // probe itself is the plain linear probe (branchless probing within the cache line measured slower).
-  constexpr size_t kAhead = 16;
-  const CategorySlot* slots = table.slots.data();
-  const uint64_t mask = table.mask;
-  uint64_t home[kAhead];
-  for (size_t i = 0; i < std::min(kAhead, n); ++i) {
-    home[i] = hash_key(keys[i]) & mask;
-    prefetch(slots + home[i]);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t h = home[i % kAhead];
-    if (i + kAhead < n) {
-      const uint64_t next = hash_key(keys[i + kAhead]) & mask;
-      home[i % kAhead] = next;
-      prefetch(slots + next);
-    }
-    const uint64_t key = keys[i];
-    if (key == CategoryTableView::kEmptyKey) [[unlikely]] {
-      values[i] = table.has_empty_key ? table.empty_key_value : kNoRecord;
-      continue;
-    }
-    for (;; h = (h + 1) & mask) {
-      const CategorySlot& s = slots[h];
-      if (s.key == key) {
-        values[i] = s.value;
-        break;
-      }
-      if (s.key == CategoryTableView::kEmptyKey) {
-        values[i] = kNoRecord;
-        break;
-      }
-    }
-  }
+  avx2::JoinTable t;
+  t.buckets = reinterpret_cast<const avx2::JoinBucket*>(table.buckets.data());
+  t.bucket_count = table.buckets.size();
+  t.home_buckets = table.home_buckets;
+  t.has_empty_key = table.has_empty_key;
+  t.empty_key_value = table.empty_key_value;
+  avx2::category_join(t, keys.data(), values.data(), n);
   return Status::ok();
 }
 

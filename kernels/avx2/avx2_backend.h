@@ -10,7 +10,8 @@
 // reload that reuses the same address and size cannot give a wrong answer: the failed checks fall back
 // to the scalar search and drop the stale tree. A tree takes about 1/15 of its starts array (1/7 for
 // IPv6 fences with low bits set, and for the 64-bit form, whose starts are half as big) plus a 32 KiB
-// jump table. The category join needs no auxiliary data. Safe to share between threads.
+// jump table. The category join needs no auxiliary data: it probes the view's own buckets (batched, with
+// the home buckets prefetched; avx2_kernels.h). Safe to share between threads.
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,8 @@
-// The AVX2 search kernels (avx2_kernels.cpp, the one file compiled with -mavx2 -mbmi2 -mpopcnt) and the
-// plain-data description of the search index they walk. Only POD types and <cstddef>/<cstdint> here: the
-// kernel file must not instantiate any inline function or template that other files also instantiate,
-// or the linker could keep the AVX2 copy for the whole binary (see avx2_kernels.cpp).
+// The AVX2 kernels (avx2_kernels.cpp, the one file compiled with -mavx2 -mbmi2 -mpopcnt) and the
+// plain-data description of the search index and the category table they walk. Only POD types and
+// <cstddef>/<cstdint> here: the kernel file must not instantiate any inline function or template that
+// other files also instantiate, or the linker could keep the AVX2 copy for the whole binary (see
+// avx2_kernels.cpp).
 #pragma once
 
 #include <cstddef>
@@ -67,5 +68,28 @@ size_t lookup_v6(const TreeIndex& index, const uint64_t* starts, const uint32_t*
 // `starts` points at n hi words, `addrs` at {hi, lo} pairs (enrichd::Ipv6).
 size_t lookup_v6_64(const TreeIndex& index, const uint64_t* starts, const uint32_t* records, size_t n,
                     const uint64_t* addrs, uint32_t* out, size_t count, Fallback fallback, const void* ctx);
+
+// ---- category join ----
+
+// A bucket of the category table: host/category_table.h's CategoryBucket (avx2_backend.cpp checks that
+// the two agree), repeated here because this header must stay free of host code.
+struct alignas(64) JoinBucket {
+  uint64_t codes[5];
+  uint32_t values[6];  // 5 values, then CategoryBucket::unused (so that values[5] is in bounds)
+};
+
+struct JoinTable {
+  const JoinBucket* buckets = nullptr;  // at least two: home buckets, then tail buckets, the last empty
+  uint64_t bucket_count = 0;
+  uint64_t home_buckets = 0;
+  bool has_empty_key = false;  // the key UINT64_MAX, kept out of the buckets
+  uint32_t empty_key_value = UINT32_MAX;
+};
+
+// out[i] = the category of keys[i], UINT32_MAX (kNoRecord) when absent. Keys are hashed kAhead queries
+// before they are probed and their home bucket prefetched; a bucket is probed with one 256-bit compare
+// of its first four codes and a scalar compare of the fifth. The hash must be host/category_table.h's
+// category_code (the unit tests compare every answer with the scalar backend's).
+void category_join(const JoinTable& table, const uint64_t* keys, uint32_t* out, size_t count);
 
 }  // namespace enrichd::avx2

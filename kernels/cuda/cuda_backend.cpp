@@ -21,25 +21,29 @@
 namespace enrichd {
 
 using cuda::JoinBucket;
-using cuda::JoinSlot;
 using cuda::JoinTable;
 using cuda::SearchTable;
 using cuda::U128;
 
 // The device code repeats the host's hash and markers (host/ has no CUDA); they must agree exactly.
 static_assert(cuda::kDeviceNoRecord == kNoRecord);
-static_assert(cuda::kDeviceEmptyKey == CategoryTableView::kEmptyKey);
+static_assert(cuda::kDeviceEmptyKey == CategoryTableView::kEmptyKey &&
+              cuda::kDeviceEmptyKey == CategoryTableView::kEmptyCode);
 static_assert(cuda::splitmix_hash(0) == hash_key(0) && cuda::splitmix_hash(1) == hash_key(1) &&
               cuda::splitmix_hash(UINT64_MAX) == hash_key(UINT64_MAX) &&
               cuda::splitmix_hash(0x0123456789abcdefULL) == hash_key(0x0123456789abcdefULL) &&
               cuda::splitmix_hash(100000000000000000ULL) == hash_key(100000000000000000ULL));
+static_assert(cuda::kDeviceCodeXor == kCategoryCodeXor && cuda::category_code(0) == category_code(0) &&
+              cuda::category_code(UINT64_MAX) == category_code(UINT64_MAX) &&
+              cuda::category_code(0x0123456789abcdefULL) == category_code(0x0123456789abcdefULL));
 // Host arrays are copied to the device byte for byte.
 static_assert(sizeof(Ipv6) == sizeof(U128) && offsetof(Ipv6, hi) == offsetof(U128, hi) &&
               offsetof(Ipv6, lo) == offsetof(U128, lo) && std::is_trivially_copyable_v<Ipv6>);
-static_assert(sizeof(CategorySlot) == sizeof(JoinSlot) &&
-              offsetof(CategorySlot, key) == offsetof(JoinSlot, key) &&
-              offsetof(CategorySlot, value) == offsetof(JoinSlot, value) &&
-              std::is_trivially_copyable_v<CategorySlot>);
+static_assert(sizeof(CategoryBucket) == sizeof(JoinBucket) &&
+              alignof(CategoryBucket) == alignof(JoinBucket) &&
+              offsetof(CategoryBucket, codes) == offsetof(JoinBucket, codes) &&
+              offsetof(CategoryBucket, values) == offsetof(JoinBucket, values) &&
+              CategoryBucket::kSlots == cuda::kBucketSlots && std::is_trivially_copyable_v<CategoryBucket>);
 
 namespace {
 
@@ -135,8 +139,9 @@ uint64_t words_hash(uint64_t h, uint64_t v) {
 uint64_t words_hash(uint64_t h, const Ipv6& v) {
   return mix(mix(h, v.hi), v.lo);
 }
-uint64_t words_hash(uint64_t h, const CategorySlot& s) {
-  return mix(mix(h, s.key), s.value);  // not the padding, which is indeterminate
+uint64_t words_hash(uint64_t h, const CategoryBucket& b) {
+  for (int s = 0; s < CategoryBucket::kSlots; ++s) h = mix(mix(h, b.codes[s]), b.values[s]);
+  return h;
 }
 
 template <typename T>
@@ -158,7 +163,7 @@ struct DeviceGeo {
 
 struct DeviceJoin {
   ViewKey view;
-  uint64_t mask = 0;
+  uint64_t home_buckets = 0;
   DeviceBuffer memory;
   JoinTable table;  // without the per-call out-of-band key
   size_t bytes = 0;
@@ -167,21 +172,6 @@ struct DeviceJoin {
 // The device's copy of a host key type.
 template <typename HostKey>
 using DeviceKeyOf = std::conditional_t<std::is_same_v<HostKey, Ipv6>, U128, HostKey>;
-
-// The bucketed join table (device_layout.h) of the view's keys.
-std::vector<JoinBucket> build_buckets(const CategoryTableView& view) {
-  size_t count = 0;
-  for (const CategorySlot& s : view.slots) count += s.key != CategoryTableView::kEmptyKey ? 1 : 0;
-  JoinBucket empty{};
-  std::fill(std::begin(empty.keys), std::end(empty.keys), cuda::kDeviceEmptyKey);
-  std::fill(std::begin(empty.values), std::end(empty.values), cuda::kDeviceNoRecord);
-  std::vector<JoinBucket> buckets(cuda::bucket_count_for(count), empty);
-  for (const CategorySlot& s : view.slots) {
-    if (s.key != CategoryTableView::kEmptyKey)
-      cuda::bucket_insert(buckets.data(), buckets.size(), s.key, s.value);
-  }
-  return buckets;
-}
 
 Status set_device(int device) {
   ENRICHD_CUDA_TRY(cudaSetDevice(device));
@@ -346,36 +336,28 @@ struct CudaBackend::Impl {
   }
 
   Result<JoinTable> join_table(const CategoryTableView& view) {
-    const ViewKey key{view.slots.data(), view.slots.size(), nullptr, 0, sample_hash(0, view.slots)};
-    if (!join || join->view != key || join->mask != view.mask) {
+    const ViewKey key{view.buckets.data(), view.buckets.size(), nullptr, 0, sample_hash(0, view.buckets)};
+    if (!join || join->view != key || join->home_buckets != view.home_buckets) {
       join.reset();
       DeviceJoin j;
       j.view = key;
-      j.mask = view.mask;
-      if (view.slots.empty()) {
-        // A default view: nothing to upload; every key but the out-of-band one misses.
-      } else if (options.join_layout == CudaOptions::JoinLayout::kSlots) {
-        const size_t bytes = view.slots.size() * sizeof(CategorySlot);
+      j.home_buckets = view.home_buckets;
+      // The view's own buckets, as they are (a default view: nothing to upload; every key but the
+      // out-of-band one misses).
+      if (!view.buckets.empty()) {
+        const size_t bytes = view.buckets.size_bytes();
         if (Status s = j.memory.reserve(bytes); !s) return s;
-        ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), view.slots.data(), bytes, cudaMemcpyHostToDevice));
-        j.table.slots = j.memory.get<const JoinSlot>();
-        j.table.mask = view.mask;
+        ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), view.buckets.data(), bytes, cudaMemcpyHostToDevice));
+        j.table.buckets = j.memory.get<const JoinBucket>();
+        j.table.bucket_count = view.buckets.size();
+        j.table.home_buckets = view.home_buckets;
         j.bytes = bytes;
-      } else {
-        const std::vector<JoinBucket> buckets = build_buckets(view);
-        if (!buckets.empty()) {
-          const size_t bytes = buckets.size() * sizeof(JoinBucket);
-          if (Status s = j.memory.reserve(bytes); !s) return s;
-          ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), buckets.data(), bytes, cudaMemcpyHostToDevice));
-          j.table.buckets = j.memory.get<const JoinBucket>();
-          j.table.bucket_count = buckets.size();
-          j.bytes = bytes;
-        }
       }
       ++stats.table_uploads;
       join.emplace(std::move(j));
     }
     JoinTable t = join->table;
+    t.slot_walk = options.join_layout == CudaOptions::JoinLayout::kSlots;
     t.has_empty_key = view.has_empty_key;
     t.empty_key_value = view.empty_key_value;
     return t;
@@ -701,8 +683,8 @@ Availability backend_availability() {
   return cached;
 }
 
-uint64_t kernel_hash(uint64_t key) {
-  return splitmix_hash(key);
+uint64_t kernel_code(uint64_t key) {
+  return category_code(key);
 }
 
 }  // namespace cuda

@@ -6,10 +6,10 @@
 // categories), keyed on the view's array addresses and sizes plus a fingerprint of a few sampled
 // entries. The same view on the next batch reuses the copy; a different one (a reload) is uploaded
 // anew and the old copy freed. The device copies are search structures built from the view (see
-// cuda_kernels.h): for GeoLite2 sizes about 1/7 more than the starts for the geo search, and a bucketed
-// table of about 13 bytes per key for the join. A table rewritten in place at the same address and
-// size is only noticed if a sampled entry changed: after such a rewrite call forget_tables(). Tables
-// from GeoTable/CategoryTable are never rewritten in place (a reload builds new ones).
+// cuda_kernels.h): for GeoLite2 sizes about 1/7 more than the starts for the geo search; the join uses
+// the view's own buckets as they are (about 15.6 bytes per key). A table rewritten in place at the same
+// address and size is only noticed if a sampled entry changed: after such a rewrite call forget_tables().
+// Tables from GeoTable/CategoryTable are never rewritten in place (a reload builds new ones).
 //
 // Batches: queries go host -> device and results back through pinned staging buffers that grow as
 // needed and are reused across calls, in chunks on two streams, so that the CPU copy of one chunk, the
@@ -46,7 +46,8 @@ struct CudaOptions {
   // The naive kernel, for benchmarks: one binary search over the whole starts array in global memory.
   bool plain_search = false;
   enum class JoinLayout { kBuckets, kSlots };
-  // kSlots probes a device copy of the view's own slot array (the naive layout, for benchmarks).
+  // Both probe the device copy of the view's buckets: kBuckets a whole bucket per load, kSlots one slot
+  // at a time exactly as the scalar backend does (the naive kernel, for benchmarks).
   JoinLayout join_layout = JoinLayout::kBuckets;
   // Queries per staging chunk; 0 picks a size from the batch.
   size_t chunk_queries = 0;
@@ -107,9 +108,9 @@ struct Availability {
 };
 Availability backend_availability();
 
-// The hash the join kernels use (cuda_kernels.h, the same constexpr source the device code compiles):
-// must equal host/category_table.h's hash_key on every key (tests).
-uint64_t kernel_hash(uint64_t key);
+// The code the join kernels probe for (device_layout.h, the same constexpr source the device code
+// compiles): must equal host/category_table.h's category_code on every key (tests).
+uint64_t kernel_code(uint64_t key);
 
 }  // namespace cuda
 }  // namespace enrichd

@@ -165,40 +165,50 @@ __device__ __forceinline__ void load_bucket(const JoinBucket* p, JoinBucket& b) 
   memcpy(&b, v, sizeof(b));
 }
 
-// The bucket layout: the home buckets of all kIlp keys are loaded together; the rare key whose home
-// bucket is full and does not hold it walks on alone.
+// The home bucket of a key, or for the key kDeviceEmptyKey (whose code is the empty marker, answered out
+// of band) the last bucket, which is empty and stops its probe at once.
+__device__ __forceinline__ uint64_t join_home(const JoinTable& t, uint64_t key, uint64_t code) {
+  return key == kDeviceEmptyKey ? t.bucket_count - 1 : bucket_of(code, t.home_buckets);
+}
+
+// Whole buckets: the home buckets of all kIlp keys are loaded together; the key whose home bucket is full
+// of smaller codes walks on alone (bounded by the bucket count, so that even a corrupt table cannot hang
+// the device).
 __device__ __forceinline__ void join_buckets(const JoinTable& t, const uint64_t (&key)[kIlp],
                                              uint32_t (&value)[kIlp]) {
+  uint64_t code[kIlp];
   uint64_t home[kIlp];
   JoinBucket bucket[kIlp];
 #pragma unroll
   for (int j = 0; j < kIlp; ++j) {
-    home[j] = bucket_of(splitmix_hash(key[j]), t.bucket_count);
+    code[j] = category_code(key[j]);
+    home[j] = join_home(t, key[j], code[j]);
     load_bucket(t.buckets + home[j], bucket[j]);
   }
 #pragma unroll
   for (int j = 0; j < kIlp; ++j) {
     value[j] = kDeviceNoRecord;
-    Probe state = probe_bucket(bucket[j], key[j], value[j]);
-    // Bounded by the bucket count, so that even a corrupt table cannot hang the device.
-    uint64_t b = home[j];
-    for (uint64_t walked = 1; state == Probe::kNext && walked < t.bucket_count; ++walked) {
-      b = b + 1 == t.bucket_count ? 0 : b + 1;
+    Probe state = probe_bucket(bucket[j], code[j], value[j]);
+    for (uint64_t b = home[j]; state == Probe::kNext && b + 1 < t.bucket_count;) {
+      ++b;
       JoinBucket next;
       load_bucket(t.buckets + b, next);
-      state = probe_bucket(next, key[j], value[j]);
+      state = probe_bucket(next, code[j], value[j]);
     }
     if (state != Probe::kFound) value[j] = kDeviceNoRecord;
   }
 }
 
-// The view's own slots, probed exactly as the scalar backend does (bounded by the slot count).
+// Slot by slot, exactly as the scalar backend walks the view (bounded by the slot count): one 8-byte code
+// per step, then the value next to the first code that is not smaller.
 __device__ __forceinline__ uint32_t join_slots(const JoinTable& t, uint64_t key) {
-  uint64_t i = splitmix_hash(key) & t.mask;
-  for (uint64_t probes = 0; probes <= t.mask; ++probes, i = (i + 1) & t.mask) {
-    const ulonglong2 s = __ldg(reinterpret_cast<const ulonglong2*>(t.slots + i));
-    if (s.x == key) return static_cast<uint32_t>(s.y);  // the value is the low half of the second word
-    if (s.x == kDeviceEmptyKey) return kDeviceNoRecord;
+  const uint64_t code = category_code(key);
+  const uint64_t slots = t.bucket_count * kBucketSlots;
+  for (uint64_t slot = join_home(t, key, code) * kBucketSlots; slot < slots; ++slot) {
+    const JoinBucket* b = t.buckets + slot / kBucketSlots;
+    const int s = static_cast<int>(slot % kBucketSlots);
+    const uint64_t c = __ldg(reinterpret_cast<const unsigned long long*>(b->codes + s));
+    if (c >= code) return c == code ? __ldg(b->values + s) : kDeviceNoRecord;
   }
   return kDeviceNoRecord;
 }
@@ -215,12 +225,12 @@ __global__ void __launch_bounds__(kThreads) join_kernel(const JoinTable t, const
       // Lanes past the end probe for key 0 and store nothing.
       key[j] = i < n ? __ldcs(reinterpret_cast<const unsigned long long*>(keys) + i) : 0;
     }
-    if constexpr (kSlots) {
-#pragma unroll
-      for (int j = 0; j < kIlp; ++j) value[j] = join_slots(t, key[j]);
-    } else if (t.bucket_count == 0) {
+    if (t.bucket_count == 0) {
 #pragma unroll
       for (int j = 0; j < kIlp; ++j) value[j] = kDeviceNoRecord;
+    } else if constexpr (kSlots) {
+#pragma unroll
+      for (int j = 0; j < kIlp; ++j) value[j] = join_slots(t, key[j]);
     } else {
       join_buckets(t, key, value);
     }
@@ -228,7 +238,7 @@ __global__ void __launch_bounds__(kThreads) join_kernel(const JoinTable t, const
     for (int j = 0; j < kIlp; ++j) {
       const uint64_t i = base + j * kThreads + threadIdx.x;
       if (i < n) {
-        // The one key equal to the empty-slot marker lives out of band, as in the view.
+        // The one key whose code is the empty-slot marker lives out of band, as in the view.
         const uint32_t v =
             key[j] == kDeviceEmptyKey ? (t.has_empty_key ? t.empty_key_value : kDeviceNoRecord) : value[j];
         __stcs(values + i, v);
@@ -345,8 +355,7 @@ Status launch_fill(uint32_t* out, uint64_t n, uint32_t value, cudaStream_t strea
 Status launch_category_join(const JoinTable& t, const uint64_t* keys, uint32_t* values, uint64_t n,
                             int sm_count, cudaStream_t stream) {
   if (n == 0) return Status::ok();
-  const bool slots = t.slots != nullptr;
-  auto kernel = slots ? join_kernel<true> : join_kernel<false>;
+  auto kernel = t.slot_walk ? join_kernel<true> : join_kernel<false>;
   const Result<unsigned> blocks = grid_size(kernel, n, 0, sm_count);
   if (!blocks) return blocks.status();
   kernel<<<*blocks, kThreads, 0, stream>>>(t, keys, values, n);
@@ -362,6 +371,7 @@ Status check_kernel_images() {
   ENRICHD_CUDA_TRY(cudaFuncGetAttributes(&attr, geo_search_kernel<uint64_t, 4, 1, false>));
   ENRICHD_CUDA_TRY(cudaFuncGetAttributes(&attr, geo_search_kernel<U128, 4, 1, false>));
   ENRICHD_CUDA_TRY(cudaFuncGetAttributes(&attr, join_kernel<false>));
+  ENRICHD_CUDA_TRY(cudaFuncGetAttributes(&attr, join_kernel<true>));
   ENRICHD_CUDA_TRY(cudaFuncGetAttributes(&attr, fill_kernel));
   return Status::ok();
 }

@@ -46,16 +46,16 @@ Status launch_gather(const void* src, void* dst, uint64_t count, uint64_t step, 
 Status launch_fill(uint32_t* out, uint64_t n, uint32_t value, cudaStream_t stream);
 
 struct JoinTable {
-  const JoinBucket* buckets = nullptr;  // the bucket layout (bucket_count 0: an empty table), or
-  uint64_t bucket_count = 0;
-  const JoinSlot* slots = nullptr;  // a copy of the view's slots, probed like the scalar backend does
-  uint64_t mask = 0;
+  const JoinBucket* buckets = nullptr;  // the view's buckets (bucket_count 0: an empty table)
+  uint64_t bucket_count = 0;            // home buckets, then tail buckets, the last empty
+  uint64_t home_buckets = 0;
+  bool slot_walk = false;      // probe slot by slot as the scalar backend does (the naive kernel)
   bool has_empty_key = false;  // the key kDeviceEmptyKey, kept out of band as in the view
   uint32_t empty_key_value = kDeviceNoRecord;
 };
 
-// values[i] = the value of keys[i], kDeviceNoRecord when absent. Uses the slots when t.slots is set,
-// else the buckets.
+// values[i] = the value of keys[i], kDeviceNoRecord when absent. Whole buckets at a time, unless
+// t.slot_walk.
 Status launch_category_join(const JoinTable& t, const uint64_t* keys, uint32_t* values, uint64_t n,
                             int sm_count, cudaStream_t stream);
 

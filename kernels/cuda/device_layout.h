@@ -12,10 +12,11 @@
 // the top costs one dependent 32-byte sector load, where a plain binary search costs a dependent load
 // per bit of the index.
 //
-// Category join: a bucketed hash table rebuilt from the view's slots, 5 keys and values per 64-byte
-// bucket, about 3/4 full, home bucket = high word of hash * bucket_count, linear probing by bucket. A 5 M
-// key table takes 64 MiB instead of the view's 256 MiB, so much more of it stays in L2. A lookup reads
-// one bucket (two sectors) and rarely the next.
+// Category join: the view's own table (host/category_table.h), uploaded as is: 64-byte buckets of 5
+// codes and their 5 values, codes ascending across the table, home bucket = high word of code *
+// home_buckets, then tail buckets of which the last is empty. About 15.6 bytes per key at the host
+// table's maximum load (a 5 M key table: 75 MiB), so much of it stays in L2. A lookup reads its home
+// bucket (two sectors) and the next one only when the home bucket is full of smaller codes.
 #pragma once
 
 #include <cstddef>
@@ -38,8 +39,8 @@ namespace enrichd::cuda {
 inline constexpr uint32_t kDeviceNoRecord = UINT32_MAX;  // == kNoRecord (static_assert in cuda_backend.cpp)
 inline constexpr uint64_t kDeviceEmptyKey = UINT64_MAX;  // == CategoryTableView::kEmptyKey (likewise)
 
-// host/category_table.h's hash_key, repeated here because host/ must not depend on CUDA; cuda_backend.cpp
-// static_asserts that the two agree, and a test compares them on random keys.
+// host/category_table.h's hash_key and category_code, repeated here because host/ must not depend on
+// CUDA; cuda_backend.cpp static_asserts that they agree, and a test compares them on random keys.
 ENRICHD_HOST_DEVICE constexpr uint64_t splitmix_hash(uint64_t k) {
   k ^= k >> 30;
   k *= 0xbf58476d1ce4e5b9ULL;
@@ -47,6 +48,12 @@ ENRICHD_HOST_DEVICE constexpr uint64_t splitmix_hash(uint64_t k) {
   k *= 0x94d049bb133111ebULL;
   k ^= k >> 31;
   return k;
+}
+inline constexpr uint64_t kDeviceCodeXor = splitmix_hash(kDeviceEmptyKey) ^ kDeviceEmptyKey;
+// The code a key is stored under; the key kDeviceEmptyKey, and only it, has the code kDeviceEmptyKey
+// (the empty-slot marker).
+ENRICHD_HOST_DEVICE constexpr uint64_t category_code(uint64_t key) {
+  return splitmix_hash(key) ^ kDeviceCodeXor;
 }
 
 // The home bucket of a hash among `buckets`: the high word of hash * buckets, uniform for any count.
@@ -142,54 +149,30 @@ constexpr bool fanout_supported(int fanout) {
 
 inline constexpr int kBucketSlots = 5;
 
-// 5 keys, then their 5 values; empty slots hold kDeviceEmptyKey and come after the full ones.
+// host/category_table.h's CategoryBucket: 5 codes, then their 5 values; empty slots hold kDeviceEmptyKey
+// and come after the full ones, and the codes of a bucket ascend.
 struct alignas(64) JoinBucket {
-  uint64_t keys[kBucketSlots];
+  uint64_t codes[kBucketSlots];
   uint32_t values[kBucketSlots];
   uint32_t unused;
 };
 static_assert(sizeof(JoinBucket) == 64, "a bucket is two sectors");
 
-// A slot of the view's own table (CategorySlot: key, value, 4 bytes of padding).
-struct JoinSlot {
-  uint64_t key;
-  uint32_t value;
-  uint32_t padding;
-};
-
-// Buckets for `count` keys: capacity strictly above the count (so every probe run ends at a bucket with
-// a free slot), about 3/4 full.
-inline uint64_t bucket_count_for(uint64_t count) {
-  return count == 0 ? 0 : count * 4 / (3 * kBucketSlots) + 1;
-}
-
 enum class Probe { kFound, kAbsent, kNext };
 
-// One bucket of the probe for `key` (never kDeviceEmptyKey, which is out of band).
-ENRICHD_HOST_DEVICE inline Probe probe_bucket(const JoinBucket& b, uint64_t key, uint32_t& value) {
-  bool found = false, has_free = false;
+// One bucket of the probe for `code` (never kDeviceEmptyKey, which is out of band): found; or absent,
+// when the bucket's last code is above it (the codes ascend, so it cannot come later); or on to the next
+// bucket.
+ENRICHD_HOST_DEVICE inline Probe probe_bucket(const JoinBucket& b, uint64_t code, uint32_t& value) {
+  bool found = false;
   ENRICHD_UNROLL
   for (int s = 0; s < kBucketSlots; ++s) {
-    if (b.keys[s] == key) {
+    if (b.codes[s] == code) {
       found = true;
       value = b.values[s];
     }
-    has_free |= b.keys[s] == kDeviceEmptyKey;
   }
-  return found ? Probe::kFound : has_free ? Probe::kAbsent : Probe::kNext;
-}
-
-// Places `key` in the first bucket from its home with a free slot (host side; buckets pre-filled empty).
-inline void bucket_insert(JoinBucket* buckets, uint64_t count, uint64_t key, uint32_t value) {
-  for (uint64_t b = bucket_of(splitmix_hash(key), count);; b = b + 1 == count ? 0 : b + 1) {
-    for (int s = 0; s < kBucketSlots; ++s) {
-      if (buckets[b].keys[s] == kDeviceEmptyKey) {
-        buckets[b].keys[s] = key;
-        buckets[b].values[s] = value;
-        return;
-      }
-    }
-  }
+  return found ? Probe::kFound : b.codes[kBucketSlots - 1] > code ? Probe::kAbsent : Probe::kNext;
 }
 
 }  // namespace enrichd::cuda

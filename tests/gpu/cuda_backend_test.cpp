@@ -1,10 +1,10 @@
 // The cuda backend against the scalar reference functions, call by call: IPv4 and IPv6 geo lookups (both
 // forms of the IPv6 view) over tables of every shape (one range, node and level boundaries, starts at 0
 // and at the largest address, >= 1 M ranges), every edge query, batch sizes around the warp and block
-// sizes, the category join (keys 0 and UINT64_MAX, absent keys, empty views, tables at their maximum
-// load, probe runs that wrap), reloads, size errors, page-locked and device-resident batches, under every
-// variant of the backend's options. Outputs are poisoned before each call, so an answer that was never
-// written shows. Tests that need a device skip cleanly without one; the rest run everywhere.
+// sizes, the category join (keys 0 and UINT64_MAX, absent keys, empty views, tables at every load up to
+// every home slot full, probe runs into the tail), reloads, size errors, page-locked and device-resident
+// batches, under every variant of the backend's options. Outputs are poisoned before each call, so an answer
+// that was never written shows. Tests that need a device skip cleanly without one; the rest run everywhere.
 #include "kernels/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -23,6 +23,7 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/device_layout.h"
 #include "kernels/scalar/scalar_backend.h"
+#include "tests/unit/category_fixture.h"
 
 namespace enrichd {
 namespace {
@@ -203,41 +204,32 @@ void check_join(CudaBackend& b, const CategoryTableView& view, const std::vector
 
 // ---- category tables ----
 
-// A view built by hand with the table's own insertion rule but no growth: any load up to all slots but
-// one, and runs that wrap around the end.
-struct ManualCategories {
-  std::vector<CategorySlot> slots;
-  bool has_empty_key = false;
-  uint32_t empty_key_value = kNoRecord;
-  explicit ManualCategories(size_t size) : slots(size, {CategoryTableView::kEmptyKey, kNoRecord}) {}
-  void insert(uint64_t key, uint32_t value) {
-    if (key == CategoryTableView::kEmptyKey) {
-      has_empty_key = true;
-      empty_key_value = value;
-      return;
-    }
-    const uint64_t mask = slots.size() - 1;
-    for (uint64_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
-      if (slots[i].key == CategoryTableView::kEmptyKey) {
-        slots[i] = {key, value};
-        return;
-      }
-      if (slots[i].key == key) return;
-    }
-  }
-  CategoryTableView view() const { return {slots, slots.size() - 1, has_empty_key, empty_key_value}; }
-};
+using testing_util::join_queries;
 
-std::vector<uint64_t> join_queries(const CategoryTableView& view, size_t random, uint64_t seed) {
+// A table of `keys` random keys with exactly `home_buckets` home buckets: any load up to every home slot
+// full (runs then spill into the tail), past what inserts alone would leave.
+CategoryTable table_with_homes(size_t keys, uint64_t home_buckets, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<uint64_t> q = {0, 1, UINT64_MAX, UINT64_MAX - 1};
-  for (const CategorySlot& s : view.slots) {
-    if (s.key != CategoryTableView::kEmptyKey) q.push_back(s.key);
-  }
-  for (size_t i = 0; i < random; ++i) q.push_back(rng());
-  std::shuffle(q.begin(), q.end(), rng);
-  return q;
+  CategoryTable t;
+  while (t.size() < keys) EXPECT_TRUE(t.insert(rng(), static_cast<uint32_t>(rng() % 100000)).is_ok());
+  EXPECT_TRUE(t.rehash(home_buckets).is_ok());
+  return t;
 }
+
+// Random keys (values random), and the keys themselves for queries that hit.
+struct RandomCategories {
+  CategoryTable table;
+  std::vector<uint64_t> keys;
+  RandomCategories(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    while (table.size() < n) {
+      const uint64_t k = rng();
+      if (table.find(k) != kNoRecord) continue;
+      EXPECT_TRUE(table.insert(k, static_cast<uint32_t>(rng() % 100000)).is_ok());
+      keys.push_back(k);
+    }
+  }
+};
 
 // ---- the device layouts walked on the CPU, step by step as the kernels walk them ----
 
@@ -348,22 +340,10 @@ TEST(CudaWithoutDevice, SearchPlanLevels) {
   EXPECT_EQ(cuda::plan_search(uint64_t{1} << 40, 16, 4, 0, false).top, cuda::kMaxLevels - 1);
 }
 
-// The bucket table as the backend builds it, probed as the kernel probes it.
+// The view's buckets probed as the bucket kernel probes them (probe_bucket is the kernel's own code).
 std::vector<uint32_t> emulate_join(const CategoryTableView& view, const std::vector<uint64_t>& queries) {
-  size_t count = 0;
-  for (const CategorySlot& s : view.slots) count += s.key != CategoryTableView::kEmptyKey ? 1 : 0;
-  cuda::JoinBucket empty{};
-  std::fill(std::begin(empty.keys), std::end(empty.keys), cuda::kDeviceEmptyKey);
-  std::fill(std::begin(empty.values), std::end(empty.values), cuda::kDeviceNoRecord);
-  std::vector<cuda::JoinBucket> buckets(cuda::bucket_count_for(count), empty);
-  for (const CategorySlot& s : view.slots) {
-    if (s.key != CategoryTableView::kEmptyKey)
-      cuda::bucket_insert(buckets.data(), buckets.size(), s.key, s.value);
-  }
-  const uint64_t nb = buckets.size();
-  if (count > 0) {
-    EXPECT_GT(nb * cuda::kBucketSlots, count);
-  }
+  const auto* buckets = reinterpret_cast<const cuda::JoinBucket*>(view.buckets.data());
+  const uint64_t nb = view.buckets.size();
   std::vector<uint32_t> out;
   for (uint64_t key : queries) {
     if (key == cuda::kDeviceEmptyKey) {
@@ -372,45 +352,30 @@ std::vector<uint32_t> emulate_join(const CategoryTableView& view, const std::vec
     }
     uint32_t value = kNoRecord;
     cuda::Probe state = cuda::Probe::kNext;
-    uint64_t b = nb == 0 ? 0 : cuda::bucket_of(cuda::splitmix_hash(key), nb);
-    for (uint64_t walked = 0; nb > 0 && state == cuda::Probe::kNext && walked < nb; ++walked) {
-      state = cuda::probe_bucket(buckets[b], key, value);
-      b = b + 1 == nb ? 0 : b + 1;
+    const uint64_t code = cuda::category_code(key);
+    for (uint64_t b = nb == 0 ? 0 : cuda::bucket_of(code, view.home_buckets); b < nb; ++b) {
+      state = cuda::probe_bucket(buckets[b], code, value);
+      if (state != cuda::Probe::kNext) break;
     }
     out.push_back(state == cuda::Probe::kFound ? value : kNoRecord);
   }
   return out;
 }
 
-TEST(CudaWithoutDevice, BucketLayoutMatchesScalar) {
-  std::mt19937_64 rng(3);
-  for (size_t n : {0UL, 1UL, 4UL, 5UL, 6UL, 100UL, 10000UL, 300000UL}) {
-    CategoryTable table;
-    for (size_t i = 0; i < n; ++i)
-      ASSERT_TRUE(table.insert(rng(), static_cast<uint32_t>(rng() % 1000)).is_ok());
-    if (n % 2 == 0) {
-      ASSERT_TRUE(table.insert(UINT64_MAX, 8).is_ok());
-    }
-    if (n > 3) {
-      ASSERT_TRUE(table.insert(0, 9).is_ok());
-    }
-    const auto q = join_queries(table.view(), 10000, n);
-    expect_same(q, scalar_join(table.view(), q), emulate_join(table.view(), q),
-                "buckets n=" + std::to_string(n));
-  }
-  for (size_t size : {2UL, 16UL, 4096UL}) {
-    ManualCategories full(size);
-    while (std::count_if(full.slots.begin(), full.slots.end(),
-                         [](const CategorySlot& s) { return s.key == CategoryTableView::kEmptyKey; }) > 1) {
-      full.insert(rng(), static_cast<uint32_t>(rng() % 100));
-    }
-    const auto q = join_queries(full.view(), 3000, size);
-    expect_same(q, scalar_join(full.view(), q), emulate_join(full.view(), q),
-                "full size=" + std::to_string(size));
+TEST(CudaWithoutDevice, BucketProbeMatchesScalar) {
+  for (auto& c : testing_util::category_cases({0, 1, 4, 5, 6, 100, 10000, 300000}, 3)) {
+    const auto q = join_queries(c.table.view(), 10000, c.table.size());
+    expect_same(q, scalar_join(c.table.view(), q), emulate_join(c.table.view(), q), c.name);
   }
   const CategoryTableView none{};
   const std::vector<uint64_t> q = {0, 1, UINT64_MAX};
   expect_same(q, scalar_join(none, q), emulate_join(none, q), "default view");
+  // The home bucket the kernels compute is the host's.
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 10000; ++i) {
+    const uint64_t code = rng(), homes = rng() % 100000000 + 1;
+    ASSERT_EQ(cuda::bucket_of(code, homes), category_home(code, homes));
+  }
 }
 
 // ---- the option variants every parameterised test runs under ----
@@ -518,9 +483,8 @@ TEST_P(CudaVariantTest, BatchSizes) {
   const V4Table t4 = random_v4(5000, true, 7);
   const V6Table t64 = random_v6_64(5000, true, 8);
   const V6Table t128 = random_v6_128(5000, true, 9);
-  ManualCategories cats(1 << 14);
+  const RandomCategories cats(6000, 10);
   std::mt19937_64 rng(10);
-  for (int i = 0; i < 6000; ++i) cats.insert(rng(), static_cast<uint32_t>(rng() % 1000));
   for (size_t n : {0UL, 1UL, 31UL, 32UL, 33UL, 1000UL, 1UL << 20}) {
     const std::string what = " batch=" + std::to_string(n);
     std::vector<uint32_t> q4(n);
@@ -529,12 +493,12 @@ TEST_P(CudaVariantTest, BatchSizes) {
     for (size_t i = 0; i < n; ++i) {
       q4[i] = static_cast<uint32_t>(rng());
       q6[i] = {rng(), rng()};
-      qk[i] = i % 2 == 0 ? cats.slots[rng() % cats.slots.size()].key : rng();
+      qk[i] = i % 2 == 0 ? cats.keys[rng() % cats.keys.size()] : rng();
     }
     check_v4(*backend_, t4.view(), q4, "v4" + what);
     check_v6(*backend_, t64.view(), q6, "v6/64" + what);
     check_v6(*backend_, t128.view(), q6, "v6/128" + what);
-    check_join(*backend_, cats.view(), qk, "join" + what);
+    check_join(*backend_, cats.table.view(), qk, "join" + what);
   }
 }
 
@@ -567,38 +531,29 @@ TEST_P(CudaVariantTest, JoinEmptyViews) {
   check_join(*backend_, only_oob, {0, UINT64_MAX}, "slotless view with UINT64_MAX");
 }
 
-TEST_P(CudaVariantTest, JoinAtMaximumLoad) {
-  std::mt19937_64 rng(31);
-  // CategoryTable's own maximum: half the slots.
-  CategoryTable table;
-  while ((table.size() + 1) * 2 <= table.view().slots.size() || table.size() < 1000) {
-    ASSERT_TRUE(table.insert(rng(), static_cast<uint32_t>(rng() % 100)).is_ok());
+TEST_P(CudaVariantTest, JoinAtEveryLoad) {
+  // As grown, at CategoryTable's maximum load, and with every home slot full (runs into the tail).
+  for (auto& c : testing_util::category_cases({1, 5, 6, 1000, 20000}, 31)) {
+    check_join(*backend_, c.table.view(), join_queries(c.table.view(), 3000, 1), c.name);
   }
-  ASSERT_EQ(table.size() * 2, table.view().slots.size());
-  check_join(*backend_, table.view(), join_queries(table.view(), 5000, 1), "table at half load");
-  // A view's absolute maximum: every slot but one, so probe runs are as long as they get and wrap.
-  for (size_t size : {2UL, 16UL, 1024UL}) {
-    ManualCategories full(size);
-    while (std::count_if(full.slots.begin(), full.slots.end(),
-                         [](const CategorySlot& s) { return s.key == CategoryTableView::kEmptyKey; }) > 1) {
-      full.insert(rng(), static_cast<uint32_t>(rng() % 100));
-    }
-    full.insert(UINT64_MAX, 3);
-    check_join(*backend_, full.view(), join_queries(full.view(), 3000, size),
-               "all but one slot, size " + std::to_string(size));
+  for (uint64_t homes : {1UL, 3UL, 1024UL}) {
+    const CategoryTable full = table_with_homes(5 * homes, homes, homes);
+    check_join(*backend_, full.view(), join_queries(full.view(), 3000, homes),
+               "every home slot full, " + std::to_string(homes) + " home buckets");
   }
 }
 
 TEST_P(CudaVariantTest, JoinClusteredKeys) {
-  // Keys whose home slot is the last one: one long run that wraps to the front.
-  ManualCategories t(256);
-  std::mt19937_64 rng(41);
-  int placed = 0;
-  while (placed < 100) {
-    const uint64_t k = rng();
-    if ((hash_key(k) & 255) != 255) continue;
-    t.insert(k, static_cast<uint32_t>(placed++));
+  // Keys chosen by their codes: all in the last home bucket, one long run into the tail; and all in
+  // the first, a run across many home buckets.
+  CategoryTable t;
+  ASSERT_TRUE(t.rehash(256).is_ok());
+  for (uint64_t i = 0; i < 100; ++i) {
+    ASSERT_TRUE(
+        t.insert(category_key(CategoryTableView::kEmptyCode - 1 - 2 * i), static_cast<uint32_t>(i)).is_ok());
+    ASSERT_TRUE(t.insert(category_key(2 * i), static_cast<uint32_t>(i + 500)).is_ok());
   }
+  ASSERT_EQ(t.view().home_buckets, 256U);
   check_join(*backend_, t.view(), join_queries(t.view(), 2000, 5), "clustered");
 }
 
@@ -701,10 +656,9 @@ TEST_F(CudaBackendTest, LargeTables) {
   check_v6(*backend_, t64.view(), v6_queries(t64, 1 << 19, 2), "v6/64 1M ranges");
   const V6Table t128 = random_v6_128(n, true, 83);
   check_v6(*backend_, t128.view(), v6_queries(t128, 1 << 19, 3), "v6/128 1M ranges");
-  ManualCategories cats(1 << 22);
-  std::mt19937_64 rng(84);
-  for (size_t i = 0; i < 2000000; ++i) cats.insert(rng(), static_cast<uint32_t>(rng() % 100000));
-  check_join(*backend_, cats.view(), join_queries(cats.view(), 1 << 20, 4), "join 2M keys");
+  RandomCategories cats(2000000, 84);
+  cats.table.shrink_to_fit();
+  check_join(*backend_, cats.table.view(), join_queries(cats.table.view(), 1 << 20, 4), "join 2M keys");
   // The plain kernel agrees too at this size (many levels above the leaves otherwise).
   CudaOptions plain;
   plain.plain_search = true;
@@ -829,10 +783,11 @@ TEST_F(CudaBackendTest, DeviceResidentCalls) {
   const V4Table t4 = random_v4(200000, true, 101);
   const V6Table t64 = random_v6_64(200000, true, 102);
   const V6Table t128 = random_v6_128(200000, true, 103);
-  ManualCategories cats(1 << 18);
+  RandomCategories random_cats(100000, 104);
+  ASSERT_TRUE(random_cats.table.insert(UINT64_MAX, 9).is_ok());
+  random_cats.keys.push_back(UINT64_MAX);
+  const CategoryTable& cats = random_cats.table;
   std::mt19937_64 rng(104);
-  for (int i = 0; i < 100000; ++i) cats.insert(rng(), static_cast<uint32_t>(rng() % 1000));
-  cats.insert(UINT64_MAX, 9);
   for (size_t n : {0UL, 1UL, 33UL, 1000003UL}) {
     std::vector<uint32_t> q4(n);
     std::vector<Ipv6> q6(n);
@@ -840,7 +795,7 @@ TEST_F(CudaBackendTest, DeviceResidentCalls) {
     for (size_t i = 0; i < n; ++i) {
       q4[i] = static_cast<uint32_t>(rng());
       q6[i] = {rng(), rng()};
-      qk[i] = i % 3 == 0 ? cats.slots[rng() % cats.slots.size()].key : rng();
+      qk[i] = i % 3 == 0 ? random_cats.keys[rng() % random_cats.keys.size()] : rng();
     }
     const std::vector<uint32_t> poison(n, kPoison);
     DeviceArray<uint32_t> d4(q4), dout(poison);
@@ -909,13 +864,13 @@ TEST_F(CudaBackendTest, InvalidOptionsAreAnError) {
 
 // ---- without a device (these run everywhere) ----
 
-TEST(CudaWithoutDevice, KernelHashIsTheHostHash) {
+TEST(CudaWithoutDevice, KernelCodeIsTheHostCode) {
   std::mt19937_64 rng(1);
   for (uint64_t k : {uint64_t{0}, uint64_t{1}, UINT64_MAX, UINT64_MAX - 1})
-    EXPECT_EQ(cuda::kernel_hash(k), hash_key(k));
+    EXPECT_EQ(cuda::kernel_code(k), category_code(k));
   for (int i = 0; i < 100000; ++i) {
     const uint64_t k = rng();
-    ASSERT_EQ(cuda::kernel_hash(k), hash_key(k)) << k;
+    ASSERT_EQ(cuda::kernel_code(k), category_code(k)) << k;
   }
 }
 

@@ -2,8 +2,8 @@
 // both forms: 128-bit pairs and 64-bit hi words) over tables of every shape (one range, gaps, block and
 // node boundaries, every alignment of the view's array, clustered and huge tables, a start at the very
 // last address), every edge query, odd batch sizes, a view that is rewritten in place (same address and
-// size) and views shared between threads; the category join over tables at their maximum load, probe
-// runs that wrap around, extreme keys and empty tables. Skipped on a CPU without AVX2.
+// size) and views shared between threads; the category join over tables at every load (up to every home
+// slot full), probe runs into the tail, extreme keys and empty tables. Skipped on a CPU without AVX2.
 #include "kernels/avx2/avx2_backend.h"
 
 #include <gmock/gmock.h>
@@ -20,6 +20,7 @@
 #include "kernels/backend.h"
 #include "kernels/scalar/scalar_backend.h"
 #include "test_util.h"
+#include "tests/unit/category_fixture.h"
 
 namespace enrichd {
 namespace {
@@ -856,72 +857,44 @@ std::vector<uint64_t> join_probes(const std::vector<uint64_t>& present, size_t a
   return q;
 }
 
-TEST(Avx2BackendTest, JoinAtMaximumLoad) {
+TEST(Avx2BackendTest, JoinAtEveryLoad) {
   SKIP_WITHOUT_AVX2();
   auto backend = avx2();
   ASSERT_NE(backend, nullptr);
-  std::mt19937_64 rng(16);
-  // The table doubles when an insert would take it past half full, so 2^(k-1) keys fill 2^k slots to
-  // exactly half, the highest load it ever has.
-  for (size_t keys : {1, 2, 8, 512, 1 << 17}) {
-    for (bool extremes : {false, true}) {
-      CategoryTable table;
-      std::vector<uint64_t> present;
-      if (extremes) {
-        for (uint64_t k : {uint64_t{0}, UINT64_MAX}) {
-          ASSERT_TRUE(table.insert(k, 9).is_ok());
-          present.push_back(k);
-        }
-      }
-      while (table.size() < keys) {
-        const uint64_t k = rng() % 4 == 0 ? rng() % 100000 : rng();
-        if (k == UINT64_MAX || k == 0) continue;
-        const size_t before = table.size();
-        // The same key again must come with its own category.
-        const uint32_t category = static_cast<uint32_t>(hash_key(k) % 1000);
-        ASSERT_TRUE(table.insert(k, category).is_ok());
-        if (table.size() > before) present.push_back(k);
-      }
-      // One more insert would grow the table (its size counts the all-ones key, kept aside).
-      if (table.size() >= 8) {
-        EXPECT_EQ(table.view().slots.size(), 2 * table.size())
-            << keys << " keys: not at the growth threshold";
-      }
-      const std::string what = std::to_string(keys) + (extremes ? " keys with 0 and all-ones" : " keys");
-      check_join(*backend, table.view(), join_probes(present, 2 * keys + 100, rng), what);
-    }
+  // As grown, at the maximum load and with every home slot full (runs into the tail); queries include
+  // the codes right next to every stored one (same bucket, between two stored codes).
+  for (auto& c : testing_util::category_cases({1, 2, 5, 6, 8, 512, 1 << 17}, 16)) {
+    ASSERT_EQ(testing_util::check_category_view(c.table.view()), "") << c.name;
+    check_join(*backend, c.table.view(), testing_util::join_queries(c.table.view(), 1000, 17), c.name);
   }
 }
 
-TEST(Avx2BackendTest, JoinProbeRunsThatWrapAround) {
+TEST(Avx2BackendTest, JoinRunsIntoTheTail) {
   SKIP_WITHOUT_AVX2();
   auto backend = avx2();
   ASSERT_NE(backend, nullptr);
   std::mt19937_64 rng(17);
-  // Keys whose home is one of the last slots of a 1024-slot table: one long run that wraps to slot 0.
+  // Keys chosen by their codes: a run from the last home bucket far into the tail, and one from the first
+  // home bucket across many home buckets; the probes walk the whole run.
   CategoryTable table;
-  for (uint64_t k = 1; table.size() < 512; ++k) {
-    ASSERT_TRUE(table.insert(k * 7919, static_cast<uint32_t>(k)).is_ok());
+  ASSERT_TRUE(table.rehash(64).is_ok());
+  std::vector<uint64_t> q;
+  for (uint64_t i = 0; i < 100; ++i) {
+    const uint64_t top = category_key(CategoryTableView::kEmptyCode - 1 - 2 * i);
+    const uint64_t bottom = category_key(2 * i);
+    ASSERT_TRUE(table.insert(top, static_cast<uint32_t>(i)).is_ok());
+    ASSERT_TRUE(table.insert(bottom, static_cast<uint32_t>(i + 1000)).is_ok());
+    q.push_back(top);
+    q.push_back(bottom);
+    q.push_back(category_key(CategoryTableView::kEmptyCode - 2 - 2 * i));  // absent, same run
+    q.push_back(category_key(2 * i + 1));
   }
-  ASSERT_EQ(table.view().slots.size(), 1024U);
-  const uint64_t mask = table.view().mask;
-  std::vector<uint64_t> tail_keys;
-  for (uint64_t k = 1; tail_keys.size() < 300; ++k) {
-    const uint64_t key = rng();
-    if ((hash_key(key) & mask) >= mask - 3) tail_keys.push_back(key);
-  }
-  // A fresh table with only the tail keys: they fill the end and wrap around.
-  CategoryTable wrap;
-  std::vector<uint64_t> present;
-  for (size_t i = 0; i < 200; ++i) {
-    ASSERT_TRUE(wrap.insert(tail_keys[i], static_cast<uint32_t>(i)).is_ok());
-    present.push_back(tail_keys[i]);
-  }
-  ASSERT_EQ(wrap.view().mask, 511U);  // 200 keys: 512 slots
-  std::vector<uint64_t> q = present;
-  q.insert(q.end(), tail_keys.begin() + 200, tail_keys.end());  // absent, same homes: walk the whole run
-  check_join(*backend, wrap.view(), q, "wrapping run");
-  check_join(*backend, table.view(), join_probes({}, 5000, rng), "half-full table, random probes");
+  ASSERT_EQ(table.view().home_buckets, 64U);
+  ASSERT_GT(table.view().buckets.size(), 64U + 100 / CategoryBucket::kSlots);
+  ASSERT_EQ(testing_util::check_category_view(table.view()), "");
+  std::shuffle(q.begin(), q.end(), rng);
+  check_join(*backend, table.view(), q, "runs into the tail");
+  check_join(*backend, table.view(), join_probes({}, 5000, rng), "random probes");
 }
 
 TEST(Avx2BackendTest, JoinBatchSizes) {

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "kernels/scalar/scalar_backend.h"
+#include "tests/unit/category_fixture.h"
 
 namespace enrichd {
 namespace {
@@ -235,6 +237,37 @@ TEST(BackendConformanceTest, AvailableBackendsMatchScalarReference) {
     ++tested;
   }
   EXPECT_GE(tested, 1);
+}
+
+// Every backend that can run here joins exactly as the scalar reference (which agrees with the table's
+// own find) on tables of every size, at every load the table can have, with and without the keys 0 and
+// UINT64_MAX, on queries that hit, miss, and miss between two neighbouring stored codes.
+TEST(BackendConformanceTest, JoinMatchesScalarAtEveryLoad) {
+  std::vector<std::unique_ptr<EnrichBackend>> backends;
+  for (const auto& info : list_backends()) {
+    if (!info.available) continue;
+    auto backend = make_backend(info.name);
+    ASSERT_TRUE(backend.is_ok()) << backend.status().message();
+    backends.push_back(std::move(backend).value());
+  }
+  ASSERT_FALSE(backends.empty());
+  uint64_t seed = 100;
+  for (auto& c : testing_util::category_cases({0, 1, 4, 5, 6, 100, 20000}, 3)) {
+    SCOPED_TRACE(c.name);
+    const CategoryTableView view = c.table.view();
+    const std::vector<uint64_t> q = testing_util::join_queries(view, 3000, ++seed);
+    std::vector<uint32_t> want(q.size());
+    for (size_t i = 0; i < q.size(); ++i) {
+      want[i] = scalar_category_lookup(view, q[i]);
+      ASSERT_EQ(want[i], c.table.find(q[i])) << q[i];
+    }
+    for (auto& backend : backends) {
+      SCOPED_TRACE(backend->name());
+      std::vector<uint32_t> got(q.size(), 12345);
+      ASSERT_TRUE(backend->category_join(view, q, got).is_ok());
+      EXPECT_EQ(got, want);
+    }
+  }
 }
 
 }  // namespace
