@@ -71,9 +71,9 @@ uint64_t category_key(uint64_t code) {
 
 namespace {
 
-size_t page_round(size_t bytes) {
-  constexpr size_t kPage = 4096;
-  return (bytes + kPage - 1) / kPage * kPage;
+// Mapped tables take whole 2 MiB blocks, each of which can then be one huge page.
+size_t huge_round(size_t bytes) {
+  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
 }
 
 void advise_huge(void* p, size_t bytes) {
@@ -85,24 +85,41 @@ void advise_huge(void* p, size_t bytes) {
 #endif
 }
 
-// Large tables: anonymous memory mapped 2 MiB aligned, so that it can use huge pages from its first byte
-// and grow or shrink in place (mremap) without holding two copies.
-CategoryBucket* map_buckets(size_t bytes) {
 #if defined(__linux__)
-  const size_t length = page_round(bytes);
+// `length` bytes of anonymous memory at a 2 MiB aligned address.
+void* map_aligned(size_t length) {
   void* p = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   const auto base = reinterpret_cast<uintptr_t>(p);
   const uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
   if (aligned > base) munmap(p, aligned - base);
   munmap(reinterpret_cast<void*>(aligned + length), base + kHugePage - aligned);
-  advise_huge(reinterpret_cast<void*>(aligned), length);
-  return reinterpret_cast<CategoryBucket*>(aligned);
-#else
-  (void)bytes;
-  return nullptr;
-#endif
+  return reinterpret_cast<void*>(aligned);
 }
+
+// Large tables: anonymous memory mapped 2 MiB aligned in whole 2 MiB blocks, so that all of it can use
+// huge pages, and grown or shrunk in place (mremap) without holding two copies.
+CategoryBucket* map_buckets(size_t bytes) {
+  void* p = map_aligned(huge_round(bytes));
+  advise_huge(p, huge_round(bytes));
+  return static_cast<CategoryBucket*>(p);
+}
+
+// The mapping [p, p + old_length) resized to `length` bytes, in place when it can be, else moved (its
+// pages, not copies of them) to a fresh 2 MiB aligned address, so that its huge pages stay whole.
+void* remap_buckets(void* p, size_t old_length, size_t length) {
+  void* q = mremap(p, old_length, length, 0);
+  if (q != MAP_FAILED) return q;
+  if (length <= old_length) throw std::bad_alloc();  // shrinking in place cannot fail
+  void* to = map_aligned(length);
+  q = mremap(p, old_length, length, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  if (q == MAP_FAILED) {
+    munmap(to, length);
+    throw std::bad_alloc();
+  }
+  return q;
+}
+#endif
 
 }  // namespace
 
@@ -110,7 +127,7 @@ void CategoryTable::free_storage() {
   if (buckets_ == nullptr) return;
 #if defined(__linux__)
   if (mapped_) {
-    munmap(buckets_, page_round(bucket_count_ * sizeof(CategoryBucket)));
+    munmap(buckets_, huge_round(bucket_count_ * sizeof(CategoryBucket)));
   } else {
     std::free(buckets_);
   }
@@ -127,9 +144,8 @@ void CategoryTable::resize_storage(uint64_t count) {
   const size_t bytes = count * sizeof(CategoryBucket);
 #if defined(__linux__)
   if (mapped_ && bytes >= kHugePage) {
-    void* p = mremap(buckets_, page_round(old_bytes), page_round(bytes), MREMAP_MAYMOVE);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    if (bytes > old_bytes) advise_huge(p, page_round(bytes));
+    void* p = remap_buckets(buckets_, huge_round(old_bytes), huge_round(bytes));
+    if (bytes > old_bytes) advise_huge(p, huge_round(bytes));
     buckets_ = static_cast<CategoryBucket*>(p);
     bucket_count_ = count;
     return;
@@ -140,7 +156,9 @@ void CategoryTable::resize_storage(uint64_t count) {
 #endif
   CategoryBucket* fresh = nullptr;
   if (map) {
+#if defined(__linux__)
     fresh = map_buckets(bytes);
+#endif
   } else {
     fresh = static_cast<CategoryBucket*>(std::aligned_alloc(alignof(CategoryBucket), bytes));
     if (fresh == nullptr) throw std::bad_alloc();

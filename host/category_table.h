@@ -123,7 +123,8 @@ class CategoryTable {
   size_t size() const { return size_; }
   // Keys in buckets per home slot (the key kept aside not counted).
   double load_factor() const;
-  // Bytes of the buckets (home and tail), the table's whole lookup structure.
+  // Bytes of the buckets (home and tail), the table's whole lookup structure. (Tables of 2 MiB and more
+  // are mapped in whole 2 MiB blocks, for huge pages: up to 2 MiB more than this is mapped.)
   size_t memory_bytes() const { return bucket_count_ * sizeof(CategoryBucket); }
 
   // ---- the dimension: category id -> name, parent ----

@@ -32,14 +32,13 @@ uint32_t scalar_geo_lookup_v6(const GeoTableView& t, const Ipv6& addr) {
 uint32_t scalar_category_lookup(const CategoryTableView& t, uint64_t key) {
   if (key == CategoryTableView::kEmptyKey) return t.has_empty_key ? t.empty_key_value : kNoRecord;
   if (t.buckets.empty()) return kNoRecord;  // a default (empty) view
-  // Slot by slot from the home bucket's first slot: the first code >= the key's decides (the codes ascend,
-  // and the last bucket is empty, so this stops).
+  // The first code >= the key's, from the home bucket's first slot on, decides: the codes ascend. It is in
+  // the first bucket whose last code is >= the key's (the last bucket is empty, so there is one).
   const uint64_t code = category_code(key);
-  constexpr uint64_t kSlots = CategoryBucket::kSlots;
-  for (uint64_t slot = category_home(code, t.home_buckets) * kSlots;; ++slot) {
-    const CategoryBucket& b = t.buckets[slot / kSlots];
-    const uint64_t c = b.codes[slot % kSlots];
-    if (c >= code) return c == code ? b.values[slot % kSlots] : kNoRecord;
+  const CategoryBucket* b = &t.buckets[category_home(code, t.home_buckets)];
+  while (b->codes[CategoryBucket::kSlots - 1] < code) ++b;
+  for (int s = 0;; ++s) {
+    if (b->codes[s] >= code) return b->codes[s] == code ? b->values[s] : kNoRecord;
   }
 }
 
