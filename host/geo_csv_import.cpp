@@ -151,16 +151,26 @@ Status import_ranges_csv(const std::string& path, GeoImport& out) {
 
 namespace {
 
-// Column positions by header name, so that files with extra or reordered columns still read.
-Result<std::vector<size_t>> columns(const std::string& path, const std::vector<std::string>& header,
-                                    std::initializer_list<std::string_view> names) {
-  std::vector<size_t> idx;
+// The header of a GeoLite2 CSV file (a UTF-8 byte order mark dropped) and the positions of `names` in it,
+// so that files with extra or reordered columns still read; `need` is the field count a row must reach.
+struct HeaderColumns {
+  std::vector<size_t> at;
+  size_t need = 0;
+};
+
+Result<HeaderColumns> read_header(CsvReader& reader, const std::string& path,
+                                  std::initializer_list<std::string_view> names) {
+  std::vector<std::string> header;
+  if (!reader.next(header)) return reader.status() ? Status::errorf("{}: empty file", path) : reader.status();
+  if (!header.empty() && header[0].rfind("\xEF\xBB\xBF", 0) == 0) header[0].erase(0, 3);
+  HeaderColumns cols;
   for (std::string_view name : names) {
     auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end()) return Status::errorf("{}:1: header has no '{}' column", path, name);
-    idx.push_back(static_cast<size_t>(it - header.begin()));
+    cols.at.push_back(static_cast<size_t>(it - header.begin()));
+    cols.need = std::max(cols.need, cols.at.back() + 1);
   }
-  return idx;
+  return cols;
 }
 
 struct Location {
@@ -170,21 +180,20 @@ struct Location {
 Result<std::unordered_map<uint64_t, Location>> read_locations(const std::string& path) {
   CsvReader reader(path);
   if (!reader.status()) return reader.status();
+  auto header = read_header(
+      reader, path, {"geoname_id", "country_iso_code", "subdivision_1_name", "city_name", "time_zone"});
+  if (!header) return header.status();
+  const std::vector<size_t>& col = header->at;
+  const size_t need = header->need;
   std::vector<std::string> f;
-  if (!reader.next(f)) return reader.status() ? Status::errorf("{}: empty file", path) : reader.status();
-  if (!f.empty() && f[0].rfind("\xEF\xBB\xBF", 0) == 0) f[0].erase(0, 3);
-  auto col =
-      columns(path, f, {"geoname_id", "country_iso_code", "subdivision_1_name", "city_name", "time_zone"});
-  if (!col) return col.status();
-  const size_t need = *std::max_element(col->begin(), col->end()) + 1;
   std::unordered_map<uint64_t, Location> out;
   while (reader.next(f)) {
     uint64_t id = 0;
-    if (f.size() < need || !parse_u64(f[(*col)[0]], id)) {
+    if (f.size() < need || !parse_u64(f[col[0]], id)) {
       return Status::errorf("{}:{}: expected at least {} fields with a numeric geoname_id", path,
                             reader.line(), need);
     }
-    Location loc{f[(*col)[1]], f[(*col)[2]], f[(*col)[3]], f[(*col)[4]]};
+    Location loc{f[col[1]], f[col[2]], f[col[3]], f[col[4]]};
     if (!out.try_emplace(id, std::move(loc)).second) {
       return Status::errorf("{}:{}: geoname_id {} appears twice", path, reader.line(), id);
     }
@@ -231,24 +240,24 @@ Status import_geolite2_csv(const std::vector<std::string>& blocks_paths, const s
     CsvReader reader(path);
     if (!reader.status()) return reader.status();
     const uint32_t source = out.add_source(path);
+    auto header =
+        read_header(reader, path, {"network", "geoname_id", "postal_code", "latitude", "longitude"});
+    if (!header) return header.status();
+    const std::vector<size_t>& col = header->at;
+    const size_t need = header->need;
     std::vector<std::string> f;
-    if (!reader.next(f)) return reader.status() ? Status::errorf("{}: empty file", path) : reader.status();
-    if (!f.empty() && f[0].rfind("\xEF\xBB\xBF", 0) == 0) f[0].erase(0, 3);
-    auto col = columns(path, f, {"network", "geoname_id", "postal_code", "latitude", "longitude"});
-    if (!col) return col.status();
-    const size_t need = *std::max_element(col->begin(), col->end()) + 1;
     while (reader.next(f)) {
       if (f.size() < need) {
         return Status::errorf("{}:{}: expected at least {} fields, got {}", path, reader.line(), need,
                               f.size());
       }
       GeoRange range;
-      if (!parse_network(f[(*col)[0]], range.first, range.last)) {
+      if (!parse_network(f[col[0]], range.first, range.last)) {
         return Status::errorf("{}:{}: bad network '{}' (CIDR with zero host bits)", path, reader.line(),
-                              f[(*col)[0]]);
+                              f[col[0]]);
       }
       GeoRecord rec;
-      const std::string& geoname = f[(*col)[1]];
+      const std::string& geoname = f[col[1]];
       if (!geoname.empty()) {
         uint64_t id = 0;
         auto it = parse_u64(geoname, id) ? locations->find(id) : locations->end();
@@ -261,9 +270,9 @@ Status import_geolite2_csv(const std::vector<std::string>& blocks_paths, const s
         rec.city = it->second.city;
         rec.timezone = it->second.timezone;
       }
-      rec.postal_code = f[(*col)[2]];
-      if (!parse_location(f[(*col)[3]], f[(*col)[4]], rec)) {
-        return bad_location(path, reader.line(), f[(*col)[3]], f[(*col)[4]]);
+      rec.postal_code = f[col[2]];
+      if (!parse_location(f[col[3]], f[col[4]], rec)) {
+        return bad_location(path, reader.line(), f[col[3]], f[col[4]]);
       }
       range.record = out.records.add(std::move(rec));
       range.source_line = reader.line();

@@ -222,6 +222,12 @@ size_t GeoTable::memory_bytes() const {
          a_.string_offsets.size_bytes() + a_.string_data.size_bytes() + a_.v4_aliases.size_bytes();
 }
 
+std::string GeoTable::summary() const {
+  return fmt::format("{} IPv4 ranges, {} IPv6 ranges ({}-bit keys), {} records, {} IPv4 aliases, {:.1f} MiB",
+                     v4_range_count(), v6_range_count(), v6_is_64bit() ? 64 : 128, record_count(),
+                     v4_aliases().size(), static_cast<double>(memory_bytes()) / (1 << 20));
+}
+
 std::optional<uint32_t> GeoTable::v4_alias_of(const Ipv6& addr) const {
   for (const V4Alias& alias : a_.v4_aliases) {
     const uint32_t n = alias.prefix_len;

@@ -138,6 +138,8 @@ class GeoTable {
   std::span<const V4Alias> v4_aliases() const { return a_.v4_aliases; }
   // Bytes of lookup arrays, records and strings (what a snapshot of this table holds).
   size_t memory_bytes() const;
+  // One line for logs and tools: range counts, IPv6 key width, records, aliases, size.
+  std::string summary() const;
 
   // The IPv4 address an IPv6 address stands for, when it falls in one of the table's aliases.
   std::optional<uint32_t> v4_alias_of(const Ipv6& addr) const;

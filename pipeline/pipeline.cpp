@@ -106,11 +106,6 @@ const std::string& source_name(const Config& config) {
   return config.source.kind == SourceKind::kKafka ? config.source.topic : config.source.path;
 }
 
-std::string describe_geo(const GeoTable& t) {
-  return fmt::format("{} IPv4 ranges, {} IPv6 ranges, {} records", t.v4_range_count(), t.v6_range_count(),
-                     t.record_count());
-}
-
 std::string describe_delivery(const Config& config) {
   if (fenced_delivery(config)) {
     return fmt::format("exactly-once (offsets stored with the rows in table '{}')",
@@ -215,7 +210,7 @@ Status Pipeline::reload_geo(std::string_view why) {
     spdlog::error("geo reload ({}) refused, the current table keeps serving: {}", why, s.message());
     return s;
   }
-  const std::string sizes = describe_geo(*table);
+  const std::string sizes = table->summary();
   publish_geo(std::move(table).value());
   stats_.reload.reloads.add();
   spdlog::info("geo table reloaded ({}): {} from {} in {:.3f} s", why, sizes,
@@ -231,7 +226,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   p->geo_stamps_ = stamp_files(config.enrich.geo);  // before loading: a change meanwhile is seen later
   auto geo = load_geo_table(config.enrich);
   if (!geo) return geo.status();
-  spdlog::info("geo table: {} from {} in {:.3f} s", describe_geo(*geo), fmt::join(config.enrich.geo, ", "),
+  spdlog::info("geo table: {} from {} in {:.3f} s", geo->summary(), fmt::join(config.enrich.geo, ", "),
                seconds_since(t0));
   p->publish_geo(std::move(geo).value());
 
@@ -310,7 +305,7 @@ CheckReport Pipeline::check(const Config& config) {
   const auto t0 = Clock::now();
   auto geo = load_geo_table(config.enrich);
   if (geo) {
-    line("geo", fmt::format("{} from {} (loaded in {:.3f} s)", describe_geo(*geo),
+    line("geo", fmt::format("{} from {} (loaded in {:.3f} s)", geo->summary(),
                             fmt::join(config.enrich.geo, ", "), seconds_since(t0)));
     line("", config.enrich.geo_poll_ms > 0
                  ? fmt::format("reloaded on SIGHUP and when the file(s) change (checked every {} ms)",

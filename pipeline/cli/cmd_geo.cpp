@@ -23,12 +23,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string describe(const GeoTable& t) {
-  return fmt::format("{} IPv4 ranges, {} IPv6 ranges ({}-bit keys), {} records, {} IPv4 aliases, {:.1f} MiB",
-                     t.v4_range_count(), t.v6_range_count(), t.v6_is_64bit() ? 64 : 128, t.record_count(),
-                     t.v4_aliases().size(), static_cast<double>(t.memory_bytes()) / (1 << 20));
-}
-
 int geo_import(const std::vector<std::string>& sources, const std::string& output) {
   const auto t0 = Clock::now();
   auto table = load_geo(sources);
@@ -43,7 +37,7 @@ int geo_import(const std::vector<std::string>& sources, const std::string& outpu
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
-  spdlog::info("imported {} in {:.2f} s; wrote {}", describe(*table), load_s, output);
+  spdlog::info("imported {} in {:.2f} s; wrote {}", table->summary(), load_s, output);
   return kExitOk;
 }
 
@@ -92,7 +86,7 @@ int geo_lookup(const std::vector<std::string>& sources, const std::string& backe
     spdlog::error("{}", backend.status().message());
     return kExitBadConfig;
   }
-  spdlog::debug("geo table: {}; backend {}", describe(*table), (*backend)->name());
+  spdlog::debug("geo table: {}; backend {}", table->summary(), (*backend)->name());
   std::ios::sync_with_stdio(false);
   GeoLookup lookup;
   std::vector<std::string> lines;
