@@ -205,6 +205,7 @@ CategoryTable::CategoryTable(CategoryTable&& other) noexcept
       size_(std::exchange(other.size_, 0)),
       has_empty_key_(std::exchange(other.has_empty_key_, false)),
       empty_key_value_(std::exchange(other.empty_key_value_, kNoRecord)),
+      generation_(std::exchange(other.generation_, next_table_generation())),
       categories_(std::move(other.categories_)) {
   other.categories_.clear();
 }
@@ -220,6 +221,7 @@ CategoryTable& CategoryTable::operator=(CategoryTable&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     has_empty_key_ = std::exchange(other.has_empty_key_, false);
     empty_key_value_ = std::exchange(other.empty_key_value_, kNoRecord);
+    generation_ = std::exchange(other.generation_, next_table_generation());
     categories_ = std::move(other.categories_);
     other.categories_.clear();
   }
@@ -310,6 +312,7 @@ void CategoryTable::rebuild(uint64_t home_buckets, uint64_t min_tail) {
   }
   if (count < bucket_count_) resize_storage(count);  // the buckets past `count` are empty now
   home_buckets_ = home_buckets;
+  generation_ = next_table_generation();
 }
 
 Status CategoryTable::insert(uint64_t key, uint32_t category_id) {
@@ -370,6 +373,7 @@ Status CategoryTable::insert(uint64_t key, uint32_t category_id) {
   }
   buckets_[sb].codes[ss] = code;
   buckets_[sb].values[ss] = category_id;
+  generation_ = next_table_generation();
   ++slot_count_;
   ++size_;
   return Status::ok();
@@ -427,7 +431,7 @@ Status CategoryTable::rehash(uint64_t home_buckets) {
 
 CategoryTableView CategoryTable::view() const {
   return {std::span<const CategoryBucket>(buckets_, bucket_count_), home_buckets_, has_empty_key_,
-          empty_key_value_};
+          empty_key_value_, generation_};
 }
 
 double CategoryTable::load_factor() const {

@@ -20,6 +20,7 @@
 
 #include "host/event_batch.h"
 #include "host/status.h"
+#include "host/table_generation.h"
 
 namespace enrichd {
 
@@ -77,6 +78,8 @@ struct CategoryTableView {
   uint64_t home_buckets = 0;
   bool has_empty_key = false;
   uint32_t empty_key_value = kNoRecord;
+  // Changes whenever the buckets may have changed (host/table_generation.h); 0 in a view built by hand.
+  uint64_t generation = 0;
 };
 static_assert(category_code(CategoryTableView::kEmptyKey) == CategoryTableView::kEmptyCode);
 
@@ -168,6 +171,7 @@ class CategoryTable {
   size_t size_ = 0;        // slot_count_ plus the key kept aside
   bool has_empty_key_ = false;
   uint32_t empty_key_value_ = kNoRecord;
+  uint64_t generation_ = next_table_generation();  // new whenever the buckets change
   std::unordered_map<uint32_t, Category> categories_;
 };
 

@@ -16,6 +16,7 @@
 #include "host/event_batch.h"
 #include "host/ip_address.h"
 #include "host/status.h"
+#include "host/table_generation.h"
 
 namespace enrichd {
 
@@ -80,6 +81,9 @@ struct GeoTableView {
   std::span<const uint64_t> v6_starts64;
   std::span<const Ipv6> v6_starts;
   std::span<const uint32_t> v6_records;
+  // Names this table's content (host/table_generation.h): copies of one GeoTable share it, any other
+  // table has another; 0 in a view built by hand.
+  uint64_t generation = 0;
 };
 
 // One input range, inclusive on both ends, as read from a source file.
@@ -127,7 +131,7 @@ class GeoTable {
   static Result<GeoTable> load_csv(const std::string& path);
 
   GeoTableView view() const {
-    return {a_.v4_starts, a_.v4_records, a_.v6_starts64, a_.v6_starts, a_.v6_records};
+    return {a_.v4_starts, a_.v4_records, a_.v6_starts64, a_.v6_starts, a_.v6_records, generation_};
   }
   const GeoTableArrays& arrays() const { return a_; }
   GeoRecordView record(uint32_t id) const;
@@ -150,6 +154,7 @@ class GeoTable {
 
   GeoTableArrays a_;
   std::shared_ptr<const void> owner_;
+  uint64_t generation_ = next_table_generation();  // the arrays never change after construction
 };
 
 }  // namespace enrichd

@@ -114,14 +114,16 @@ size_t round_up(size_t n, size_t to) {
   return (n + to - 1) / to * to;
 }
 
-// A view's identity: array addresses and sizes, and a hash of a few sampled entries, so that a new table
-// that happens to get the old one's addresses (allocated after it was freed) is still told apart.
+// A view's identity: its table's generation (host/table_generation.h), which changes with every change
+// of content; for hand-built views (generation 0), array addresses and sizes plus a hash of a few
+// sampled entries, so that a new table that happens to get the old one's addresses is still told apart.
 struct ViewKey {
   const void* keys = nullptr;
   size_t key_count = 0;
   const void* values = nullptr;
   size_t value_count = 0;
   uint64_t fingerprint = 0;
+  uint64_t generation = 0;
   friend bool operator==(const ViewKey&, const ViewKey&) = default;
 };
 
@@ -276,13 +278,17 @@ struct CudaBackend::Impl {
   template <typename HostKey>
   Result<const SearchTable<DeviceKeyOf<HostKey>>*> geo_table(
       std::optional<DeviceGeo<DeviceKeyOf<HostKey>>>& slot, std::span<const HostKey> starts,
-      std::span<const uint32_t> records) {
+      std::span<const uint32_t> records, uint64_t generation) {
     using Key = DeviceKeyOf<HostKey>;
     if (records.size() < starts.size()) {
       return Status::errorf("geo table view: {} range starts but {} records", starts.size(), records.size());
     }
-    const ViewKey view{starts.data(), starts.size(), records.data(), records.size(),
-                       sample_hash(sample_hash(0, starts), records)};
+    const ViewKey view{starts.data(),
+                       starts.size(),
+                       records.data(),
+                       records.size(),
+                       sample_hash(sample_hash(0, starts), records),
+                       generation};
     if (slot && slot->view == view) return &slot->table;
     slot.reset();  // free the old copy first, so that device memory holds one table per family at most
     if (Status s = forget_other_form<Key>(); !s) return s;
@@ -336,7 +342,8 @@ struct CudaBackend::Impl {
   }
 
   Result<JoinTable> join_table(const CategoryTableView& view) {
-    const ViewKey key{view.buckets.data(), view.buckets.size(), nullptr, 0, sample_hash(0, view.buckets)};
+    const ViewKey key{view.buckets.data(),          view.buckets.size(), nullptr, 0,
+                      sample_hash(0, view.buckets), view.generation};
     if (!join || join->view != key || join->home_buckets != view.home_buckets) {
       join.reset();
       DeviceJoin j;
@@ -477,7 +484,7 @@ struct CudaBackend::Impl {
   // ---- the three lookups (lock held, device set) ----
 
   Status v4_lookup(const GeoTableView& view, const uint32_t* addrs, uint32_t* out, size_t n, bool device) {
-    const auto t = geo_table(v4, view.v4_starts, view.v4_records);
+    const auto t = geo_table(v4, view.v4_starts, view.v4_records, view.generation);
     if (!t) return t.status();
     const SearchTable<uint32_t>& table = **t;
     if (device) {
@@ -498,7 +505,7 @@ struct CudaBackend::Impl {
 
   Status v6_lookup(const GeoTableView& view, const Ipv6* addrs, uint32_t* out, size_t n, bool device) {
     if (!view.v6_starts64.empty()) {
-      const auto t = geo_table(v6_64, view.v6_starts64, view.v6_records);
+      const auto t = geo_table(v6_64, view.v6_starts64, view.v6_records, view.generation);
       if (!t) return t.status();
       const SearchTable<uint64_t>& table = **t;
       if (device) {
@@ -520,7 +527,7 @@ struct CudaBackend::Impl {
       b.out = out;
       return run(b, n);
     }
-    const auto t = geo_table(v6_128, view.v6_starts, view.v6_records);
+    const auto t = geo_table(v6_128, view.v6_starts, view.v6_records, view.generation);
     if (!t) return t.status();
     const SearchTable<U128>& table = **t;
     if (device) {

@@ -3,13 +3,13 @@
 // (ENRICHD_HAVE_CUDA). The implementation is cuda_backend.cpp (host side) and cuda_kernels.cu.
 //
 // Tables: a view only brings host spans, so the backend keeps device copies, one per family (IPv4, IPv6,
-// categories), keyed on the view's array addresses and sizes plus a fingerprint of a few sampled
-// entries. The same view on the next batch reuses the copy; a different one (a reload) is uploaded
-// anew and the old copy freed. The device copies are search structures built from the view (see
-// cuda_kernels.h): for GeoLite2 sizes about 1/7 more than the starts for the geo search; the join uses
-// the view's own buckets as they are (about 15.6 bytes per key). A table rewritten in place at the same
-// address and size is only noticed if a sampled entry changed: after such a rewrite call forget_tables().
-// Tables from GeoTable/CategoryTable are never rewritten in place (a reload builds new ones).
+// categories), keyed on the view's generation (host/table_generation.h: GeoTable and CategoryTable give
+// every content its own, an insert included) and its array addresses and sizes. The same view on the
+// next batch reuses the copy; a different one (a reload) is uploaded anew and the old copy freed. The
+// device copies are search structures built from the view (see cuda_kernels.h): for GeoLite2 sizes about
+// 1/7 more than the starts for the geo search; the join uses the view's own buckets as they are (about
+// 15.6 bytes per key). A view built by hand (generation 0) is told apart by addresses, sizes and a
+// fingerprint of a few sampled entries only: after rewriting such arrays in place call forget_tables().
 //
 // Batches: queries go host -> device and results back through pinned staging buffers that grow as
 // needed and are reused across calls, in chunks on two streams, so that the CPU copy of one chunk, the

@@ -518,5 +518,30 @@ TEST(CategoryTableCsvTest, MissingFilesAreErrors) {
   EXPECT_THAT(n.status().message(), HasSubstr(missing));
 }
 
+// Device copies (the cuda backend) are keyed on the view's generation: every change of the buckets must
+// give a new one, a move must carry it along, and a copy is another table.
+TEST(CategoryTableTest, GenerationChangesWithEveryChange) {
+  CategoryTable t;
+  const uint64_t empty = t.view().generation;
+  EXPECT_NE(empty, 0u);
+  ASSERT_TRUE(t.insert(1, 5).is_ok());
+  const uint64_t one = t.view().generation;
+  EXPECT_NE(one, empty);
+  ASSERT_TRUE(t.insert(1, 5).is_ok());  // confirmed, unchanged
+  EXPECT_EQ(t.view().generation, one);
+  ASSERT_TRUE(t.insert(0, 7).is_ok());  // same buckets (no growth), new content
+  const uint64_t two = t.view().generation;
+  EXPECT_NE(two, one);
+  ASSERT_TRUE(t.rehash(64).is_ok());
+  EXPECT_NE(t.view().generation, two);
+  const uint64_t before_move = t.view().generation;
+  CategoryTable moved(std::move(t));
+  EXPECT_EQ(moved.view().generation, before_move);
+  EXPECT_NE(t.view().generation, before_move);  // NOLINT(bugprone-use-after-move): the moved-from table
+  const CategoryTable copy(moved);
+  EXPECT_NE(copy.view().generation, moved.view().generation);
+  EXPECT_EQ(copy.find(0), 7u);
+}
+
 }  // namespace
 }  // namespace enrichd

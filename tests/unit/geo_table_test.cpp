@@ -433,5 +433,16 @@ TEST(GeoTableRandomTest, OverlapDetectionMatchesBruteForce) {
   EXPECT_GT(rejected, 300);
 }
 
+// Device copies (the cuda backend) are keyed on the view's generation: copies of a table share it (the
+// same arrays), any other table has its own, even with equal content.
+TEST(GeoTableTest, GenerationNamesTheTable) {
+  const GeoTable a;
+  const GeoTable b;
+  EXPECT_NE(a.view().generation, 0u);
+  EXPECT_NE(a.view().generation, b.view().generation);
+  const GeoTable copy = a;
+  EXPECT_EQ(copy.view().generation, a.view().generation);
+}
+
 }  // namespace
 }  // namespace enrichd
