@@ -3,6 +3,7 @@
 // `scalar` on any input.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +29,14 @@ class EnrichBackend {
   // values[i] = category of keys[i], kNoRecord when the key is absent. Sizes must match.
   virtual Status category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
                                std::span<uint32_t> values) = 0;
+  // Gets ready for batches over these tables (at start and before a reload's tables are swapped in), so
+  // that the first batch does not pay for it: a device backend uploads its copies here. May run on
+  // another thread than the batches. An error leaves the backend as it was.
+  virtual Status prepare_tables(const GeoTableView& /*geo*/, const CategoryTableView& /*categories*/) {
+    return Status::ok();
+  }
+  // One line for logs: what runs the lookups (the device, the routing).
+  virtual std::string describe() const { return std::string(name()); }
 };
 
 struct BackendInfo {
@@ -39,8 +48,19 @@ struct BackendInfo {
 // Every backend this build knows, in priority order, with whether it can run on this machine.
 std::vector<BackendInfo> list_backends();
 
-// "auto" picks the first available backend in priority order. An unknown or unavailable name is an
-// error naming the choices, never an abort.
+struct BackendSettings {
+  int device = 0;  // the CUDA device (cuda, auto)
+  // Where routing lines go (kernels/routing_backend.h): the loud one of a GPU fallback, and the rest.
+  std::function<void(const std::string&)> warn;
+  std::function<void(const std::string&)> info;
+};
+
+// "auto": with a usable GPU, a RoutingBackend between cuda and the best CPU backend that routes each batch
+// by its size (crossover measured on the live tables); without one, the best CPU backend (avx2, else
+// scalar), and `info` says why. "cuda": every batch on the GPU, falling back to the CPU on a failure.
+// "avx2" and "scalar": that backend alone. An unknown or unavailable name is an error naming the
+// choices, never an abort.
+Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name, const BackendSettings& settings);
 Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name);
 
 }  // namespace enrichd

@@ -2,6 +2,7 @@
 
 #include "kernels/avx2/avx2_backend.h"
 #include "kernels/backend.h"
+#include "kernels/routing_backend.h"
 #include "kernels/scalar/scalar_backend.h"
 
 #ifdef ENRICHD_HAVE_CUDA
@@ -44,17 +45,36 @@ struct Entry {
 // Priority order.
 constexpr Entry kBackends[] = {{"cuda", cuda_info}, {"avx2", avx2_info}, {"scalar", scalar_info}};
 
-Result<std::unique_ptr<EnrichBackend>> construct(std::string_view name) {
+// A plain backend (no routing).
+Result<std::unique_ptr<EnrichBackend>> construct(std::string_view name, const BackendSettings& settings) {
 #ifdef ENRICHD_HAVE_CUDA
   if (name == "cuda") {
-    auto made = CudaBackend::create();
+    CudaOptions options;
+    options.device = settings.device;
+    auto made = CudaBackend::create(options);
     if (!made) return made.status();
     return std::unique_ptr<EnrichBackend>(std::move(made).value());
   }
+#else
+  (void)settings;
 #endif
   if (name == "avx2") return std::unique_ptr<EnrichBackend>(std::make_unique<Avx2Backend>());
   if (name == "scalar") return std::unique_ptr<EnrichBackend>(std::make_unique<ScalarBackend>());
   return Status::errorf("backend '{}' is listed but cannot be constructed", name);
+}
+
+// The fastest CPU backend here: what a GPU falls back to.
+std::unique_ptr<EnrichBackend> best_cpu() {
+  if (avx2_info().available) return std::make_unique<Avx2Backend>();
+  return std::make_unique<ScalarBackend>();
+}
+
+RoutingOptions routing(RoutingOptions::Mode mode, const BackendSettings& settings) {
+  RoutingOptions o;
+  o.mode = mode;
+  o.warn = settings.warn;
+  o.info = settings.info;
+  return o;
 }
 
 }  // namespace
@@ -65,29 +85,40 @@ std::vector<BackendInfo> list_backends() {
   return out;
 }
 
-Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name) {
+Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name, const BackendSettings& settings) {
   if (name == "auto") {
-    // The first available backend that also starts; a GPU that is listed but fails to start (out of
-    // memory, say) falls back to the next.
-    std::string failures;
-    for (const Entry& e : kBackends) {
-      if (!e.info().available) continue;
-      auto made = construct(e.name);
-      if (made) return made;
-      failures += fmt::format("{}{}", failures.empty() ? "" : "; ", made.status().message());
+    const BackendInfo gpu = cuda_info();
+    std::string why = gpu.detail;
+    if (gpu.available || settings.device != 0) {
+      auto made = construct("cuda", settings);
+      if (made) {
+        return std::unique_ptr<EnrichBackend>(std::make_unique<RoutingBackend>(
+            std::move(made).value(), best_cpu(), routing(RoutingOptions::Mode::kAuto, settings)));
+      }
+      why = made.status().message();
     }
-    return Status::errorf("no backend could start: {}", failures);
+    std::unique_ptr<EnrichBackend> cpu = best_cpu();
+    if (settings.info)
+      settings.info(fmt::format("backend auto: running on {} (no GPU: {})", cpu->name(), why));
+    return cpu;
   }
   std::string choices = "auto";
   for (const Entry& e : kBackends) choices += fmt::format(", {}", e.name);
   for (const Entry& e : kBackends) {
     if (e.name != name) continue;
     const BackendInfo info = e.info();
-    if (!info.available)
+    if (!info.available && !(e.name == "cuda" && settings.device != 0))
       return Status::errorf("backend '{}' is not available here: {}", info.name, info.detail);
-    return construct(e.name);
+    auto made = construct(e.name, settings);
+    if (!made || e.name != "cuda") return made;
+    return std::unique_ptr<EnrichBackend>(std::make_unique<RoutingBackend>(
+        std::move(made).value(), best_cpu(), routing(RoutingOptions::Mode::kGpuAlways, settings)));
   }
   return Status::errorf("unknown backend '{}' (choices: {})", name, choices);
+}
+
+Result<std::unique_ptr<EnrichBackend>> make_backend(std::string_view name) {
+  return make_backend(name, BackendSettings{});
 }
 
 }  // namespace enrichd

@@ -191,10 +191,12 @@ Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
   ENRICHD_TRY(s.get("category_csv", c.category_csv, true));
   ENRICHD_TRY(s.get("category_names_csv", c.category_names_csv));
   ENRICHD_TRY(s.get("geo_poll_ms", c.geo_poll_ms, 0, 3'600'000));
+  ENRICHD_TRY(s.get("cuda_device", c.cuda_device, 0, 1023));
   for (std::string& f : c.geo) f = resolve(base_dir, f);
   c.category_csv = resolve(base_dir, c.category_csv);
   c.category_names_csv = resolve(base_dir, c.category_names_csv);
-  return s.check_unknown({"backend", "geo", "category_csv", "category_names_csv", "geo_poll_ms"});
+  return s.check_unknown(
+      {"backend", "geo", "category_csv", "category_names_csv", "geo_poll_ms", "cuda_device"});
 }
 
 Status check_table_name(const Section& s, std::string_view key, const std::string& name) {

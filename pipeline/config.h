@@ -42,6 +42,7 @@ struct FilterConfig {
 
 struct EnrichConfig {
   std::string backend = "auto";
+  int64_t cuda_device = 0;  // the CUDA device for backends cuda and auto (`--device`)
   // Geo sources (host/geo_import.h): one snapshot, or any mix of .mmdb and CSV files.
   std::vector<std::string> geo;
   std::string category_csv;        // pin_id,category_id

@@ -92,7 +92,11 @@ Result<CategoryTable> load_categories(const EnrichConfig& config) {
 }
 
 Result<std::unique_ptr<EnrichBackend>> pick_backend(const EnrichConfig& config) {
-  auto backend = make_backend(config.backend);
+  BackendSettings settings;
+  settings.device = static_cast<int>(config.cuda_device);
+  settings.warn = [](const std::string& line) { spdlog::error("{}", line); };
+  settings.info = [](const std::string& line) { spdlog::info("{}", line); };
+  auto backend = make_backend(config.backend, settings);
   if (!backend) return backend.status().with_context("config key 'enrich.backend'");
   return backend;
 }
@@ -150,14 +154,25 @@ void Pipeline::publish_geo(GeoTable table) {
   state->table = std::make_shared<const GeoTable>(std::move(table));
   state->loaded_unix = static_cast<int64_t>(std::time(nullptr));
   state->source = fmt::format("{}", fmt::join(config_.enrich.geo, ", "));
+  if (backend_ != nullptr) prepare_backend(state->table->view(), categories()->table->view());
   std::lock_guard lock(geo_mu_);
   geo_ = std::move(state);
+}
+
+// A device backend uploads the new table's copy here, while the old one serves; not fatal (the backend
+// says so and falls back itself, or the first batch uploads).
+void Pipeline::prepare_backend(const GeoTableView& geo, const CategoryTableView& categories) {
+  if (Status s = backend_->prepare_tables(geo, categories); !s) {
+    spdlog::warn("backend {}: preparing the new tables failed ({}); the first batch will try again",
+                 backend_->name(), s.message());
+  }
 }
 
 void Pipeline::publish_categories(CategoryTable table) {
   auto state = std::make_shared<CategoryState>();
   state->table = std::make_shared<const CategoryTable>(std::move(table));
   state->loaded_unix = static_cast<int64_t>(std::time(nullptr));
+  if (backend_ != nullptr) prepare_backend(geo()->table->view(), state->table->view());
   std::lock_guard lock(categories_mu_);
   categories_ = std::move(state);
 }
@@ -239,7 +254,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   auto backend = pick_backend(config.enrich);
   if (!backend) return backend.status();
   p->backend_ = std::move(backend).value();
-  spdlog::info("backend: {}", p->backend_->name());
+  p->prepare_backend(p->geo()->table->view(), p->categories()->table->view());
+  spdlog::info("backend: {}", p->backend_->describe());
 
   const bool fenced = fenced_delivery(config);
   auto sink =

@@ -107,6 +107,7 @@ class Pipeline {
 
   const PipelineStats& stats() const { return stats_; }
   std::string_view backend_name() const { return backend_->name(); }
+  const EnrichBackend& backend() const { return *backend_; }
   std::shared_ptr<const GeoState> geo() const;
   std::shared_ptr<const CategoryState> categories() const;
   std::vector<PartitionLag> consumer_lag() const { return source_->consumer_lag(); }
@@ -119,6 +120,7 @@ class Pipeline {
   Pipeline() = default;
   void publish_geo(GeoTable table);
   void publish_categories(CategoryTable table);
+  void prepare_backend(const GeoTableView& geo, const CategoryTableView& categories);
   std::vector<std::string> category_files() const;
 
   Config config_;

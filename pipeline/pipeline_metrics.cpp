@@ -2,6 +2,9 @@
 // conventions: enrichd_ prefix, _total for counters, base units (seconds, bytes), _info gauges for labels.
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
+#include "kernels/routing_backend.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/prometheus.h"
 
@@ -85,6 +88,28 @@ std::string Pipeline::metrics_text() const {
 
   t.family("enrichd_backend_info", "gauge", "The enrich backend in use; always 1.");
   t.sample("enrichd_backend_info", {{"backend", std::string(backend_name())}}, uint64_t{1});
+  if (const auto* routed = dynamic_cast<const RoutingBackend*>(&backend())) {
+    const RoutingBackend::Stats r = routed->stats();
+    t.family("enrichd_backend_calls_total", "counter",
+             "Lookup calls (one per operation per batch) by where they ran: the GPU or the CPU backend.");
+    t.sample("enrichd_backend_calls_total", {{"device", "gpu"}, {"backend", std::string(routed->gpu_name())}},
+             r.gpu_calls);
+    t.sample("enrichd_backend_calls_total", {{"device", "cpu"}, {"backend", std::string(routed->cpu_name())}},
+             r.cpu_calls);
+    counter(t, "enrichd_backend_gpu_fallbacks_total",
+            "GPU failures after which every batch runs on the CPU (the failed one redone there).",
+            r.fallbacks);
+    t.family("enrichd_backend_crossover_queries", "gauge",
+             "backend auto: the batch size from which an operation goes to the GPU (+Inf: never), as "
+             "measured at start on the live tables.");
+    for (size_t i = 0; i < kLookupOps; ++i) {
+      const RoutingBackend::Calibration& c = r.calibration[i];
+      if (!c.done && c.crossover != 0) continue;
+      t.sample("enrichd_backend_crossover_queries", {{"op", lookup_op_name(static_cast<LookupOp>(i))}},
+               c.crossover == RoutingBackend::kNever ? std::numeric_limits<double>::infinity()
+                                                     : static_cast<double>(c.crossover));
+    }
+  }
 
   const std::shared_ptr<const GeoState> geo = this->geo();
   t.family("enrichd_geo_ranges", "gauge", "Ranges of the geo table in use (gap-free, so gaps count too).");

@@ -3,11 +3,14 @@
 #include "kernels/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
-#include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -171,6 +174,42 @@ struct DeviceJoin {
   size_t bytes = 0;
 };
 
+// One family's device copies: the one batches use and, after prepare_tables(), the next one (uploaded
+// while the current one serves). A batch that uses an entry frees the entries installed before it: the
+// pipeline only moves forward (once a batch joins against a reloaded table, no later batch uses the old
+// one), and calls are serialised, so no batch in flight still reads a freed copy.
+template <typename Entry>
+class DeviceTables {
+ public:
+  const Entry* use(const ViewKey& key) {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i]->view == key) {
+        entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(i));
+        return entries_.front().get();
+      }
+    }
+    return nullptr;
+  }
+  bool has(const ViewKey& key) const {
+    return std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) { return e->view == key; });
+  }
+  // At most two copies: installing a third frees the oldest.
+  const Entry* install(std::unique_ptr<Entry> entry) {
+    entries_.push_back(std::move(entry));
+    if (entries_.size() > 2) entries_.erase(entries_.begin());
+    return entries_.back().get();
+  }
+  void clear() { entries_.clear(); }
+  size_t bytes() const {
+    size_t total = 0;
+    for (const auto& e : entries_) total += e->bytes;
+    return total;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Entry>> entries_;
+};
+
 // The device's copy of a host key type.
 template <typename HostKey>
 using DeviceKeyOf = std::conditional_t<std::is_same_v<HostKey, Ipv6>, U128, HostKey>;
@@ -216,14 +255,19 @@ struct CudaBackend::Impl {
   cudaStream_t streams[2] = {nullptr, nullptr};
   cudaEvent_t done[2] = {nullptr, nullptr};
 
-  std::mutex mutex;
-  std::optional<DeviceGeo<uint32_t>> v4;
-  std::optional<DeviceGeo<uint64_t>> v6_64;
-  std::optional<DeviceGeo<U128>> v6_128;
-  std::optional<DeviceJoin> join;
+  std::mutex mutex;  // batches, the caches and the stats
+  DeviceTables<DeviceGeo<uint32_t>> v4;
+  DeviceTables<DeviceGeo<uint64_t>> v6_64;
+  DeviceTables<DeviceGeo<U128>> v6_128;
+  DeviceTables<DeviceJoin> join;
   DeviceBuffer device_in[2], device_out[2];
   PinnedBuffer host_in[2], host_out[2];
   Stats stats;
+  uint64_t calls = 0;  // lookups so far, for options.fail_at_call
+  std::string broken;  // set by an injected failure: every later call fails with it
+
+  std::mutex upload_mutex;  // prepare_tables(), one at a time, on its own stream
+  cudaStream_t upload_stream = nullptr;
 
   explicit Impl(const CudaOptions& o) : options(o) {}
   Impl(const Impl&) = delete;
@@ -235,6 +279,7 @@ struct CudaBackend::Impl {
       if (streams[i] != nullptr) (void)destroy_stream(streams[i]);
       if (done[i] != nullptr) (void)destroy_event(done[i]);
     }
+    if (upload_stream != nullptr) (void)destroy_stream(upload_stream);
   }
 
   static Status destroy_stream(cudaStream_t s) {
@@ -269,49 +314,83 @@ struct CudaBackend::Impl {
       ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
       ENRICHD_CUDA_TRY(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
     }
+    ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&upload_stream, cudaStreamNonBlocking));
     return Status::ok();
+  }
+
+  // Every lookup starts here (lock held): refuses after an injected failure, and injects one on the
+  // options.fail_at_call-th call, as a plain error or, with fail_with_trap, as a kernel that traps (a
+  // real sticky device fault: this process's context is unusable afterwards).
+  Status begin_call() {
+    if (!broken.empty()) return Status::errorf("cuda: unusable after an earlier failure: {}", broken);
+    if (options.fail_at_call == 0 || ++calls != options.fail_at_call) return Status::ok();
+    if (options.fail_with_trap) {
+      Status s = cuda::launch_trap(streams[0]);
+      if (s) s = sync_stream(streams[0]);
+      broken = s ? "an injected trap that did not fault" : s.message();
+    } else {
+      broken = fmt::format("injected failure at call {} (CudaOptions::fail_at_call)", calls);
+    }
+    return Status::errorf("cuda: {}", broken);
   }
 
   // ---- tables ----
 
-  // The device search structure for one family, uploaded when the view is not the cached one.
+  // The device search structure for one family, from the cache or uploaded now (the cache emptied first,
+  // so that on the hot path device memory holds one table per family at most).
   template <typename HostKey>
   Result<const SearchTable<DeviceKeyOf<HostKey>>*> geo_table(
-      std::optional<DeviceGeo<DeviceKeyOf<HostKey>>>& slot, std::span<const HostKey> starts,
+      DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
       std::span<const uint32_t> records, uint64_t generation) {
     using Key = DeviceKeyOf<HostKey>;
+    const ViewKey key = geo_key(starts, records, generation);
+    forget_other_form<Key>();
+    if (const DeviceGeo<Key>* hit = cache.use(key)) return &hit->table;
+    cache.clear();
+    auto built = build_geo<Key>(options, key, starts, records, streams[0]);
+    if (!built) return built.status();
+    ++stats.table_uploads;
+    return &cache.install(std::move(built).value())->table;
+  }
+
+  template <typename HostKey>
+  static ViewKey geo_key(std::span<const HostKey> starts, std::span<const uint32_t> records,
+                         uint64_t generation) {
+    return {starts.data(),
+            starts.size(),
+            records.data(),
+            records.size(),
+            sample_hash(sample_hash(0, starts), records),
+            generation};
+  }
+
+  // Builds a family's search structure on `stream` (and waits for it). Touches no shared state.
+  template <typename Key, typename HostKey>
+  static Result<std::unique_ptr<DeviceGeo<Key>>> build_geo(const CudaOptions& options, const ViewKey& key,
+                                                           std::span<const HostKey> starts,
+                                                           std::span<const uint32_t> records,
+                                                           cudaStream_t stream) {
     if (records.size() < starts.size()) {
       return Status::errorf("geo table view: {} range starts but {} records", starts.size(), records.size());
     }
-    const ViewKey view{starts.data(),
-                       starts.size(),
-                       records.data(),
-                       records.size(),
-                       sample_hash(sample_hash(0, starts), records),
-                       generation};
-    if (slot && slot->view == view) return &slot->table;
-    slot.reset();  // free the old copy first, so that device memory holds one table per family at most
-    if (Status s = forget_other_form<Key>(); !s) return s;
-
-    DeviceGeo<Key> geo;
-    geo.view = view;
+    auto geo = std::make_unique<DeviceGeo<Key>>();
+    geo->view = key;
     const size_t n = starts.size();
     const int fanout = static_cast<int>((std::is_same_v<Key, U128> ? 64 : options.node_bytes) / sizeof(Key));
     const cuda::SearchPlan plan =
         cuda::plan_search(n, sizeof(Key), fanout, options.shared_top_bytes, options.plain_search);
-    SearchTable<Key>& t = geo.table;
+    SearchTable<Key>& t = geo->table;
     t.fanout = fanout;
     t.size = n;
     t.top = plan.top;
-    if (Status s = geo.memory.reserve(plan.bytes); !s) return s;
-    geo.bytes = plan.bytes;
-    unsigned char* base = geo.memory.get();
+    if (Status s = geo->memory.reserve(plan.bytes); !s) return s;
+    geo->bytes = plan.bytes;
+    unsigned char* base = geo->memory.get();
     for (int l = 0; l <= t.top; ++l) {
       t.levels[l] = reinterpret_cast<const Key*>(base + plan.offsets[l]);
       t.lengths[l] = plan.lengths[l];
     }
     t.records = reinterpret_cast<const uint32_t*>(base + plan.records_offset);
-    const cudaStream_t stream = streams[0];
     // Padding keys are all ones: the largest key of every type.
     ENRICHD_CUDA_TRY(cudaMemsetAsync(base, 0xff, plan.records_offset, stream));
     if (n > 0) {
@@ -328,46 +407,97 @@ struct CudaBackend::Impl {
       }
     }
     ENRICHD_CUDA_TRY(cudaStreamSynchronize(stream));
-    ++stats.table_uploads;
-    slot.emplace(std::move(geo));
-    return &slot->table;
+    return geo;
   }
 
-  // The IPv6 family keeps one form at a time: uploading one drops the other.
+  // The IPv6 family keeps one form at a time on the hot path: using one drops the other.
   template <typename Key>
-  Status forget_other_form() {
-    if constexpr (std::is_same_v<Key, uint64_t>) v6_128.reset();
-    if constexpr (std::is_same_v<Key, U128>) v6_64.reset();
-    return Status::ok();
+  void forget_other_form() {
+    if constexpr (std::is_same_v<Key, uint64_t>) v6_128.clear();
+    if constexpr (std::is_same_v<Key, U128>) v6_64.clear();
+  }
+
+  static ViewKey join_key(const CategoryTableView& view) {
+    // home_buckets is part of the layout: the same bucket array rehashed in place is another table.
+    return {view.buckets.data(), view.buckets.size(),          nullptr,
+            view.home_buckets,   sample_hash(0, view.buckets), view.generation};
+  }
+
+  // The view's own buckets, as they are (a default view: nothing to upload; every key but the
+  // out-of-band one misses). Touches no shared state.
+  static Result<std::unique_ptr<DeviceJoin>> build_join(const CategoryTableView& view, const ViewKey& key,
+                                                        cudaStream_t stream) {
+    auto j = std::make_unique<DeviceJoin>();
+    j->view = key;
+    j->home_buckets = view.home_buckets;
+    if (!view.buckets.empty()) {
+      const size_t bytes = view.buckets.size_bytes();
+      if (Status s = j->memory.reserve(bytes); !s) return s;
+      ENRICHD_CUDA_TRY(
+          cudaMemcpyAsync(j->memory.get(), view.buckets.data(), bytes, cudaMemcpyHostToDevice, stream));
+      ENRICHD_CUDA_TRY(cudaStreamSynchronize(stream));
+      j->table.buckets = j->memory.get<const JoinBucket>();
+      j->table.bucket_count = view.buckets.size();
+      j->table.home_buckets = view.home_buckets;
+      j->bytes = bytes;
+    }
+    return j;
   }
 
   Result<JoinTable> join_table(const CategoryTableView& view) {
-    const ViewKey key{view.buckets.data(),          view.buckets.size(), nullptr, 0,
-                      sample_hash(0, view.buckets), view.generation};
-    if (!join || join->view != key || join->home_buckets != view.home_buckets) {
-      join.reset();
-      DeviceJoin j;
-      j.view = key;
-      j.home_buckets = view.home_buckets;
-      // The view's own buckets, as they are (a default view: nothing to upload; every key but the
-      // out-of-band one misses).
-      if (!view.buckets.empty()) {
-        const size_t bytes = view.buckets.size_bytes();
-        if (Status s = j.memory.reserve(bytes); !s) return s;
-        ENRICHD_CUDA_TRY(cudaMemcpy(j.memory.get(), view.buckets.data(), bytes, cudaMemcpyHostToDevice));
-        j.table.buckets = j.memory.get<const JoinBucket>();
-        j.table.bucket_count = view.buckets.size();
-        j.table.home_buckets = view.home_buckets;
-        j.bytes = bytes;
-      }
+    const ViewKey key = join_key(view);
+    const DeviceJoin* entry = join.use(key);
+    if (entry == nullptr) {
+      join.clear();
+      auto built = build_join(view, key, streams[0]);
+      if (!built) return built.status();
       ++stats.table_uploads;
-      join.emplace(std::move(j));
+      entry = join.install(std::move(built).value());
     }
-    JoinTable t = join->table;
+    JoinTable t = entry->table;
     t.slot_walk = options.join_layout == CudaOptions::JoinLayout::kSlots;
     t.has_empty_key = view.has_empty_key;
     t.empty_key_value = view.empty_key_value;
     return t;
+  }
+
+  // prepare_tables() for one geo family: uploads on upload_stream without holding `mutex` (batches go
+  // on), then installs beside the copy in use.
+  template <typename HostKey>
+  Status prepare_geo(DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
+                     std::span<const uint32_t> records, uint64_t generation) {
+    using Key = DeviceKeyOf<HostKey>;
+    const ViewKey key = geo_key(starts, records, generation);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (cache.has(key)) return Status::ok();
+    }
+    auto built = build_geo<Key>(options, key, starts, records, upload_stream);
+    if (!built) return built.status();
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!cache.has(key)) {
+      cache.install(std::move(built).value());
+      ++stats.table_uploads;
+      ++stats.prepared_uploads;
+    }
+    return Status::ok();
+  }
+
+  Status prepare_join(const CategoryTableView& view) {
+    const ViewKey key = join_key(view);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (join.has(key)) return Status::ok();
+    }
+    auto built = build_join(view, key, upload_stream);
+    if (!built) return built.status();
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!join.has(key)) {
+      join.install(std::move(built).value());
+      ++stats.table_uploads;
+      ++stats.prepared_uploads;
+    }
+    return Status::ok();
   }
 
   template <typename Key>
@@ -566,15 +696,47 @@ struct CudaBackend::Impl {
     return run(b, n);
   }
 
-  size_t table_bytes() const {
-    return (v4 ? v4->bytes : 0) + (v6_64 ? v6_64->bytes : 0) + (v6_128 ? v6_128->bytes : 0) +
-           (join ? join->bytes : 0);
-  }
+  size_t table_bytes() const { return v4.bytes() + v6_64.bytes() + v6_128.bytes() + join.bytes(); }
 };
 
-Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {
-  const cuda::Availability a = cuda::backend_availability();
-  if (!a.available) return Status::errorf("cuda: {}", a.detail);
+namespace {
+
+// ENRICHD_CUDA_INJECT_FAILURE=N or N:trap (CudaOptions::fail_at_call).
+Status read_injected_failure(CudaOptions& options) {
+  const char* env = std::getenv("ENRICHD_CUDA_INJECT_FAILURE");
+  if (env == nullptr || *env == '\0' || options.fail_at_call != 0) return Status::ok();
+  const std::string_view text(env);
+  const std::string_view number = text.substr(0, text.find(':'));
+  const std::string_view mode = number.size() < text.size() ? text.substr(number.size() + 1) : "";
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), n);
+  if (ec != std::errc() || end != number.data() + number.size() || n == 0 || (mode != "" && mode != "trap")) {
+    return Status::errorf(
+        "ENRICHD_CUDA_INJECT_FAILURE='{}': expected N or N:trap with N >= 1 (the call that fails)", text);
+  }
+  options.fail_at_call = n;
+  options.fail_with_trap = mode == "trap";
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& given) {
+  CudaOptions options = given;
+  if (Status s = read_injected_failure(options); !s) return s;
+  if (options.device == 0) {
+    const cuda::Availability a = cuda::backend_availability();
+    if (!a.available) return Status::errorf("cuda: {}", a.detail);
+  } else {
+    const cuda::DeviceProbe probe = cuda::probe_devices();
+    if (options.device < 0 || options.device >= probe.device_count) {
+      return Status::errorf(
+          "cuda: no device {} ({})", options.device,
+          probe.device_count == 0 ? probe.detail : fmt::format("{} present", probe.device_count));
+    }
+    if (Status s = smoke_test(options.device); !s)
+      return Status::errorf("cuda: device {}: {}", options.device, s.message());
+  }
   auto impl = std::make_unique<Impl>(options);
   if (Status s = impl->init(); !s) return s;
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
@@ -592,6 +754,7 @@ Status CudaBackend::geo_lookup_v4(const GeoTableView& table, std::span<const uin
     return Status::ok();
   }
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
   return impl_->v4_lookup(table, addrs.data(), records.data(), addrs.size(), false);
 }
@@ -605,6 +768,7 @@ Status CudaBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv
     return Status::ok();
   }
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
   return impl_->v6_lookup(table, addrs.data(), records.data(), addrs.size(), false);
 }
@@ -614,6 +778,7 @@ Status CudaBackend::category_join(const CategoryTableView& table, std::span<cons
   if (Status s = check_sizes(keys.size(), values.size()); !s) return s;
   if (keys.empty()) return Status::ok();
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
   return impl_->join_lookup(table, keys.data(), values.data(), keys.size(), false);
 }
@@ -646,6 +811,27 @@ Status CudaBackend::category_join_device(const CategoryTableView& table, const u
   return impl_->join_lookup(table, keys, values, n, true);
 }
 
+Status CudaBackend::prepare_tables(const GeoTableView& geo, const CategoryTableView& categories) {
+  std::lock_guard<std::mutex> one_at_a_time(impl_->upload_mutex);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (!impl_->broken.empty())
+      return Status::errorf("cuda: unusable after an earlier failure: {}", impl_->broken);
+  }
+  if (Status s = set_device(impl_->options.device); !s) return s;  // this thread's current device
+  if (!geo.v4_starts.empty()) {
+    if (Status s = impl_->prepare_geo(impl_->v4, geo.v4_starts, geo.v4_records, geo.generation); !s) return s;
+  }
+  if (!geo.v6_starts64.empty()) {
+    if (Status s = impl_->prepare_geo(impl_->v6_64, geo.v6_starts64, geo.v6_records, geo.generation); !s)
+      return s;
+  } else if (!geo.v6_starts.empty()) {
+    if (Status s = impl_->prepare_geo(impl_->v6_128, geo.v6_starts, geo.v6_records, geo.generation); !s)
+      return s;
+  }
+  return impl_->prepare_join(categories);
+}
+
 Status CudaBackend::synchronize() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
@@ -659,10 +845,10 @@ void* CudaBackend::stream() const {
 Status CudaBackend::forget_tables() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
-  impl_->v4.reset();
-  impl_->v6_64.reset();
-  impl_->v6_128.reset();
-  impl_->join.reset();
+  impl_->v4.clear();
+  impl_->v6_64.clear();
+  impl_->v6_128.clear();
+  impl_->join.clear();
   return Status::ok();
 }
 

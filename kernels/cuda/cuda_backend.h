@@ -2,14 +2,15 @@
 // This header has no CUDA types, so plain C++ can include it; it exists only in builds with CUDA
 // (ENRICHD_HAVE_CUDA). The implementation is cuda_backend.cpp (host side) and cuda_kernels.cu.
 //
-// Tables: a view only brings host spans, so the backend keeps device copies, one per family (IPv4, IPv6,
-// categories), keyed on the view's generation (host/table_generation.h: GeoTable and CategoryTable give
-// every content its own, an insert included) and its array addresses and sizes. The same view on the
-// next batch reuses the copy; a different one (a reload) is uploaded anew and the old copy freed. The
-// device copies are search structures built from the view (see cuda_kernels.h): for GeoLite2 sizes about
-// 1/7 more than the starts for the geo search; the join uses the view's own buckets as they are (about
-// 15.6 bytes per key). A view built by hand (generation 0) is told apart by addresses, sizes and a
-// fingerprint of a few sampled entries only: after rewriting such arrays in place call forget_tables().
+// Tables: a view only brings host spans, so the backend keeps device copies per family (IPv4, IPv6,
+// categories: the one in use, and the next one while prepare_tables() uploads it), keyed on the view's
+// generation (host/table_generation.h: GeoTable and CategoryTable give every content its own, an insert
+// included) and its array addresses and sizes. The same view on the next batch reuses the copy; a different
+// one (a reload) is uploaded anew and the old copy freed. The device copies are search structures built from
+// the view (see cuda_kernels.h): for GeoLite2 sizes about 1/7 more than the starts for the geo search; the
+// join uses the view's own buckets as they are (about 15.6 bytes per key). A view built by hand (generation
+// 0) is told apart by addresses, sizes and a fingerprint of a few sampled entries only: after rewriting such
+// arrays in place call forget_tables().
 //
 // Batches: queries go host -> device and results back through pinned staging buffers that grow as
 // needed and are reused across calls, in chunks on two streams, so that the CPU copy of one chunk, the
@@ -51,6 +52,13 @@ struct CudaOptions {
   JoinLayout join_layout = JoinLayout::kBuckets;
   // Queries per staging chunk; 0 picks a size from the batch.
   size_t chunk_queries = 0;
+  // Fault injection, for tests of the fallback: the fail_at_call-th lookup call (1-based; 0: never) fails,
+  // and so does every call after it. With fail_with_trap the failure is a kernel that traps, a real
+  // device fault that leaves this process's CUDA context unusable; without, a plain error. create() also
+  // reads ENRICHD_CUDA_INJECT_FAILURE=N or N:trap from the environment (for end-to-end tests of `enrichd
+  // run`) when the options set neither.
+  uint64_t fail_at_call = 0;
+  bool fail_with_trap = false;
 };
 
 class CudaBackend final : public EnrichBackend {
@@ -68,6 +76,10 @@ class CudaBackend final : public EnrichBackend {
                        std::span<uint32_t> records) override;
   Status category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
                        std::span<uint32_t> values) override;
+  // Uploads the device copies of these tables on a stream of its own while batches go on with the copies
+  // in use (a reload: call it before the new tables are swapped in); the first batch that uses them frees
+  // the old ones. Device memory holds both meanwhile.
+  Status prepare_tables(const GeoTableView& geo, const CategoryTableView& categories) override;
 
   // Kernel only, for benchmarks and tests: `addrs`/`keys` and the outputs are device pointers (from
   // cudaMalloc), n items each. The kernel is enqueued on stream() and not waited for: call
@@ -83,13 +95,14 @@ class CudaBackend final : public EnrichBackend {
   Status forget_tables();
 
   struct Stats {
-    uint64_t table_uploads = 0;  // device copies made (first use or reload)
+    uint64_t table_uploads = 0;     // device copies made (first use or reload)
+    uint64_t prepared_uploads = 0;  // of which by prepare_tables(), off the batch path
     uint64_t staged_batches = 0;
     uint64_t direct_batches = 0;  // batches whose input and output were both page-locked
   };
   Stats stats() const;
   // The device and what the tables use on it, for logs and `enrichd backends`.
-  std::string describe() const;
+  std::string describe() const override;
 
   struct Impl;
 

@@ -157,6 +157,10 @@ __global__ void fill_kernel(uint32_t* out, uint64_t n, uint32_t value) {
   }
 }
 
+__global__ void trap_kernel() {
+  __trap();
+}
+
 __device__ __forceinline__ void load_bucket(const JoinBucket* p, JoinBucket& b) {
   uint4 v[4];
   const uint4* src = reinterpret_cast<const uint4*>(p);
@@ -342,6 +346,12 @@ Status launch_gather(const void* src, void* dst, uint64_t count, uint64_t step, 
     default:
       return Status::errorf("cuda: gather of {}-byte elements", elem_bytes);
   }
+}
+
+Status launch_trap(cudaStream_t stream) {
+  trap_kernel<<<1, 1, 0, stream>>>();
+  ENRICHD_CUDA_TRY(cudaGetLastError());
+  return Status::ok();
 }
 
 Status launch_fill(uint32_t* out, uint64_t n, uint32_t value, cudaStream_t stream) {

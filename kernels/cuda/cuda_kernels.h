@@ -59,6 +59,9 @@ struct JoinTable {
 Status launch_category_join(const JoinTable& t, const uint64_t* keys, uint32_t* values, uint64_t n,
                             int sm_count, cudaStream_t stream);
 
+// A kernel that traps: a real device fault, for tests of the fallback (CudaOptions::fail_with_trap).
+Status launch_trap(cudaStream_t stream);
+
 // Checks that this binary holds kernels the current device can run (cudaFuncGetAttributes on each).
 Status check_kernel_images();
 

@@ -12,8 +12,19 @@ DeviceProbe probe_devices() {
   if (err != cudaSuccess) {
     // cudaErrorInsufficientDriver / cudaErrorNoDevice on machines without a GPU: not a crash.
     (void)cudaGetLastError();
-    return {0, std::string("no usable CUDA device: ") + cudaGetErrorName(err) + " (" +
-                   cudaGetErrorString(err) + ")"};
+    std::string detail =
+        std::string("no usable CUDA device: ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+    if (err == cudaErrorInsufficientDriver) {
+      // Name both versions: the usual cause is a driver older than the toolkit this binary was built with.
+      int driver = 0;
+      (void)cudaDriverGetVersion(&driver);
+      auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+      detail += "; the driver supports CUDA " +
+                (driver == 0 ? std::string("(no driver found)") : version(driver)) +
+                " but this build's runtime is CUDA " + version(CUDART_VERSION) +
+                ": install a driver for CUDA " + version(CUDART_VERSION) + " or newer, or run --backend avx2";
+    }
+    return {0, detail};
   }
   if (count == 0) return {0, "no CUDA device"};
   cudaDeviceProp prop{};

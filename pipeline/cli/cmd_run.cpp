@@ -19,6 +19,7 @@ namespace {
 struct RunOptions {
   std::string config_path;
   std::string backend;
+  int device = -1;  // -1: enrich.cuda_device
   std::string log_level;
   std::string log_format;
   uint64_t max_messages = 0;
@@ -98,6 +99,7 @@ int run(const RunOptions& o) {
   if (o.log_format.empty()) format = config->log_format;
   set_log_format(format);
   if (!o.backend.empty()) config->enrich.backend = o.backend;
+  if (o.device >= 0) config->enrich.cuda_device = o.device;
   if (!o.log_level.empty()) config->log_level = o.log_level;
   spdlog::set_level(spdlog::level::from_str(config->log_level));
 
@@ -180,7 +182,12 @@ void add_run_command(CLI::App& app, Action& action) {
   cmd->add_option("-c,--config", o->config_path, "TOML config file (see scripts/enrichd.example.toml)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--backend", o->backend, "Override enrich.backend: auto, cuda, avx2 or scalar");
+  cmd->add_option(
+      "--backend", o->backend,
+      "Override enrich.backend: auto (the GPU for batches large enough to win there, measured at "
+      "start; else the CPU), cuda (every batch on the GPU, CPU fallback on a failure), avx2 or scalar");
+  cmd->add_option("--device", o->device, "Override enrich.cuda_device: the CUDA device (0, 1, ...)")
+      ->check(CLI::Range(0, 1023));
   cmd->add_option("--log-level", o->log_level, "Override log.level: trace, debug, info, warn, error, off");
   cmd->add_option("--log-format", o->log_format,
                   "Override log.format: text or json (one JSON object a line)");
