@@ -7,6 +7,8 @@
 //   roundtrip/...  a whole backend call, host -> device -> host: "staged" from ordinary (pageable)
 //                  memory through the backend's pinned staging, "pinned" from page-locked memory;
 //                  roundtrip/event is one IPv4 lookup plus one join per event (12 bytes in, 8 out).
+//   path/event/... one IPv4 lookup + one join per event through cuda, avx2 and auto, 1 K to 4 M events
+//                  per batch (BM_Path).
 // items_per_second is lookups (or events) per second. Without a usable device every benchmark is skipped
 // with the reason. Links only the kernels and host libraries (scripts/device-check carries it).
 //   ./build/bench/enrichd_gpu_bench --benchmark_min_time=0.2 [--benchmark_filter=kernel/v4]
@@ -21,6 +23,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/bench_data.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace enrichd::bench {
@@ -298,6 +301,50 @@ void BM_RoundTripEvent(benchmark::State& state, bool page_locked) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
 }
 
+// The whole path as the enrich stage drives it, per event one IPv4 lookup and one join from ordinary
+// (pageable) memory, on each backend: cuda (every batch on the GPU), avx2, and auto (routed by the
+// crossover it measured at start on these tables). Batch sizes from 1 K to 4 M events; scripts/device-check
+// prints the crossover and auto against the better of the two from these rows.
+void BM_Path(benchmark::State& state, const std::string& backend_name) {
+  if (skip_without_device(state)) return;
+  const size_t n = static_cast<size_t>(state.range(0));
+  static std::map<std::string, std::unique_ptr<EnrichBackend>> backends;
+  auto& b = backends[backend_name];
+  if (!b) {
+    auto made = make_backend(backend_name);
+    if (!made) {
+      state.SkipWithError(made.status().message().c_str());
+      return;
+    }
+    b = std::move(made).value();
+    // Uploads, and for auto the calibration on these very tables.
+    if (Status s = b->prepare_tables(v4_table().view(), join_data().table.view()); !s) {
+      state.SkipWithError(s.message().c_str());
+      return;
+    }
+    if (backend_name == "auto") state.SetLabel(b->describe());
+  }
+  const std::span<const uint32_t> q4(v4_queries().data(), n);
+  const std::span<const uint64_t> qk(join_data().probes.data(), n);
+  std::vector<uint32_t> geo(n), cat(n);
+  auto call = [&]() -> Status {
+    if (Status s = b->geo_lookup_v4(v4_table().view(), q4, geo); !s) return s;
+    return b->category_join(join_data().table.view(), qk, cat);
+  };
+  if (Status s = call(); !s) {
+    state.SkipWithError(s.message().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    if (Status s = call(); !s) {
+      state.SkipWithError(s.message().c_str());
+      break;
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+
 std::vector<Variant> kernel_variants(Family f) {
   std::vector<Variant> v;
   v.push_back({"default", {}});
@@ -344,6 +391,12 @@ void register_all() {
     const std::string name = std::string("roundtrip/event") + (pinned ? "/pinned" : "/staged");
     auto* bm = benchmark::RegisterBenchmark(name.c_str(), BM_RoundTripEvent, pinned);
     for (int64_t n : sizes) bm->Arg(n);
+    bm->ArgName("n")->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
+  for (const char* backend : {"cuda", "avx2", "auto"}) {
+    const std::string name = std::string("path/event/") + backend;
+    auto* bm = benchmark::RegisterBenchmark(name.c_str(), BM_Path, std::string(backend));
+    for (int64_t n = 1024; n <= (int64_t{4} << 20); n *= 4) bm->Arg(n);
     bm->ArgName("n")->UseRealTime()->Unit(benchmark::kMicrosecond);
   }
 }

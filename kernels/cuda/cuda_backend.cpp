@@ -174,40 +174,56 @@ struct DeviceJoin {
   size_t bytes = 0;
 };
 
-// One family's device copies: the one batches use and, after prepare_tables(), the next one (uploaded
-// while the current one serves). A batch that uses an entry frees the entries installed before it: the
-// pipeline only moves forward (once a batch joins against a reloaded table, no later batch uses the old
-// one), and calls are serialised, so no batch in flight still reads a freed copy.
+// One family's device copies: the ones batches use (the category join and a second dimension's join
+// alternate batch by batch) and, after prepare_tables(), the next one, uploaded while the current one
+// serves. A copy that no call of its family used for kIdleCalls calls is freed: after a reload swaps in the
+// new table no batch asks for the old one again. Calls are serialised, so no batch in flight still reads a
+// freed copy. At most `capacity` copies: a new one beyond that frees the least recently used.
 template <typename Entry>
 class DeviceTables {
  public:
+  static constexpr uint64_t kIdleCalls = 16;
+  explicit DeviceTables(size_t capacity) : capacity_(capacity) {}
+
   const Entry* use(const ViewKey& key) {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i]->view == key) {
-        entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(i));
-        return entries_.front().get();
+    ++clock_;
+    const Entry* hit = nullptr;
+    for (Slot& s : slots_) {
+      if (s.entry->view == key) {
+        s.last_used = clock_;
+        hit = s.entry.get();
       }
     }
-    return nullptr;
+    std::erase_if(slots_, [&](const Slot& s) { return clock_ - s.last_used > kIdleCalls; });
+    return hit;
   }
   bool has(const ViewKey& key) const {
-    return std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) { return e->view == key; });
+    return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.entry->view == key; });
   }
-  // At most two copies: installing a third frees the oldest.
   const Entry* install(std::unique_ptr<Entry> entry) {
-    entries_.push_back(std::move(entry));
-    if (entries_.size() > 2) entries_.erase(entries_.begin());
-    return entries_.back().get();
+    if (slots_.size() >= capacity_) {
+      slots_.erase(std::min_element(slots_.begin(), slots_.end(),
+                                    [](const Slot& a, const Slot& b) { return a.last_used < b.last_used; }));
+    }
+    slots_.push_back({std::move(entry), clock_});
+    return slots_.back().entry.get();
   }
-  void clear() { entries_.clear(); }
+  void clear() { slots_.clear(); }
+  size_t size() const { return slots_.size(); }
   size_t bytes() const {
     size_t total = 0;
-    for (const auto& e : entries_) total += e->bytes;
+    for (const Slot& s : slots_) total += s.entry->bytes;
     return total;
   }
 
  private:
-  std::vector<std::unique_ptr<Entry>> entries_;
+  struct Slot {
+    std::unique_ptr<Entry> entry;
+    uint64_t last_used = 0;
+  };
+  size_t capacity_;
+  uint64_t clock_ = 0;
+  std::vector<Slot> slots_;
 };
 
 // The device's copy of a host key type.
@@ -256,10 +272,11 @@ struct CudaBackend::Impl {
   cudaEvent_t done[2] = {nullptr, nullptr};
 
   std::mutex mutex;  // batches, the caches and the stats
-  DeviceTables<DeviceGeo<uint32_t>> v4;
-  DeviceTables<DeviceGeo<uint64_t>> v6_64;
-  DeviceTables<DeviceGeo<U128>> v6_128;
-  DeviceTables<DeviceJoin> join;
+  // One geo table per family in use, plus a prepared one; the join: a few dimensions, plus a prepared one.
+  DeviceTables<DeviceGeo<uint32_t>> v4{2};
+  DeviceTables<DeviceGeo<uint64_t>> v6_64{2};
+  DeviceTables<DeviceGeo<U128>> v6_128{2};
+  DeviceTables<DeviceJoin> join{4};
   DeviceBuffer device_in[2], device_out[2];
   PinnedBuffer host_in[2], host_out[2];
   Stats stats;
@@ -336,8 +353,7 @@ struct CudaBackend::Impl {
 
   // ---- tables ----
 
-  // The device search structure for one family, from the cache or uploaded now (the cache emptied first,
-  // so that on the hot path device memory holds one table per family at most).
+  // The device search structure for one family, from the cache or uploaded now.
   template <typename HostKey>
   Result<const SearchTable<DeviceKeyOf<HostKey>>*> geo_table(
       DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
@@ -346,7 +362,6 @@ struct CudaBackend::Impl {
     const ViewKey key = geo_key(starts, records, generation);
     forget_other_form<Key>();
     if (const DeviceGeo<Key>* hit = cache.use(key)) return &hit->table;
-    cache.clear();
     auto built = build_geo<Key>(options, key, starts, records, streams[0]);
     if (!built) return built.status();
     ++stats.table_uploads;
@@ -448,7 +463,6 @@ struct CudaBackend::Impl {
     const ViewKey key = join_key(view);
     const DeviceJoin* entry = join.use(key);
     if (entry == nullptr) {
-      join.clear();
       auto built = build_join(view, key, streams[0]);
       if (!built) return built.status();
       ++stats.table_uploads;

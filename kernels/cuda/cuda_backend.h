@@ -3,7 +3,7 @@
 // (ENRICHD_HAVE_CUDA). The implementation is cuda_backend.cpp (host side) and cuda_kernels.cu.
 //
 // Tables: a view only brings host spans, so the backend keeps device copies per family (IPv4, IPv6,
-// categories: the one in use, and the next one while prepare_tables() uploads it), keyed on the view's
+// categories: the ones in use, and the next one while prepare_tables() uploads it), keyed on the view's
 // generation (host/table_generation.h: GeoTable and CategoryTable give every content its own, an insert
 // included) and its array addresses and sizes. The same view on the next batch reuses the copy; a different
 // one (a reload) is uploaded anew and the old copy freed. The device copies are search structures built from
@@ -77,8 +77,8 @@ class CudaBackend final : public EnrichBackend {
   Status category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
                        std::span<uint32_t> values) override;
   // Uploads the device copies of these tables on a stream of its own while batches go on with the copies
-  // in use (a reload: call it before the new tables are swapped in); the first batch that uses them frees
-  // the old ones. Device memory holds both meanwhile.
+  // in use (a reload: call it before the new tables are swapped in). A copy no call has used for 16 calls
+  // of its family is freed, so device memory holds old and new only around the swap.
   Status prepare_tables(const GeoTableView& geo, const CategoryTableView& categories) override;
 
   // Kernel only, for benchmarks and tests: `addrs`/`keys` and the outputs are device pointers (from

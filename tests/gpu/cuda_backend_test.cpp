@@ -578,8 +578,9 @@ TEST_P(CudaVariantTest, ReloadGivesEachViewItsOwnAnswers) {
       check_v6(*backend_, t->view(), q6, "v6 reload round " + std::to_string(round));
     for (const CategoryTable* t : {&ca, &cb}) check_join(*backend_, t->view(), qk, "join reload");
   }
-  // Each switch was an upload: 3 rounds x 2 views x 3 families.
-  EXPECT_EQ(backend_->stats().table_uploads, 18U);
+  // IPv4 and the join keep both copies on the device (2 + 2 uploads); the IPv6 views alternate between
+  // the 64- and the 128-bit form, of which one is kept at a time (each switch an upload: 6).
+  EXPECT_EQ(backend_->stats().table_uploads, 10U);
 }
 
 TEST_P(CudaVariantTest, SameViewIsUploadedOnce) {
@@ -847,7 +848,7 @@ TEST_F(CudaBackendTest, RegistryPicksCuda) {
   EXPECT_EQ((*b)->name(), "cuda");
   auto a = make_backend("auto");
   ASSERT_TRUE(a.is_ok()) << a.status().message();
-  EXPECT_EQ((*a)->name(), "cuda");
+  EXPECT_EQ((*a)->name(), "auto");  // the routing backend between cuda and the CPU
   EXPECT_THAT(backend_->describe(), HasSubstr("SMs"));
 }
 
