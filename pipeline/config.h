@@ -71,6 +71,9 @@ struct SinkConfig {
   // Retries after a failed load; backoff 0.2 s doubling to 10 s, so 20 rides out ~2.5 minutes of outage
   // (consumption pauses meanwhile: the queues fill and the source blocks).
   int64_t load_retries = 20;
+  // Not a key of [sink]: the output columns of the joins after the category join (from [[enrich.join]]),
+  // each adding `<name>_id INT UNSIGNED NULL, <name> VARCHAR(128) NULL` after the fixed columns.
+  std::vector<std::string> join_columns;
 };
 
 // How events are read (the default engagement schema's fields).
