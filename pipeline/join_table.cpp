@@ -67,15 +67,11 @@ std::shared_ptr<const CategoryState> JoinTable::state() const {
 }
 
 Status JoinTable::load() {
-  const auto t0 = std::chrono::steady_clock::now();
   auto table = build();
   if (!table) {
     return table.status().with_context(
         fmt::format("config key '{}' ({} join from {})", source_key(), name(), where()));
   }
-  spdlog::info("{} table: {} keys, {} names from {} in {:.3f} s", name(), (*table)->size(),
-               (*table)->category_count(), describe_source(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   publish(std::move(table).value());
   return Status::ok();
 }

@@ -33,7 +33,7 @@ class JoinTable {
  public:
   explicit JoinTable(JoinConfig config) : config_(std::move(config)) {}
 
-  // Builds the first table (start-up); the error names the config key and the source.
+  // Builds the first table (start-up, enrichd check); the error names the config key and the source.
   Status load();
   // Builds a new table and swaps it in for the next batch. A source that fails (a file that does not
   // load, a query that fails) is refused: logged, counted in `failures` (and `failures_total`), and the

@@ -235,7 +235,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   for (const JoinConfig& join : config.enrich.joins) {
     auto table = std::make_unique<JoinTable>(join);
     p->join_stamps_.push_back(stamp_files(table->files()));  // before loading, as for the geo files
+    const auto t1 = Clock::now();
     if (Status s = table->load(); !s) return s;
+    spdlog::info("{} table: {} keys, {} names from {} in {:.3f} s", table->name(),
+                 table->state()->table->size(), table->state()->table->category_count(),
+                 table->describe_source(), seconds_since(t1));
     p->joins_.push_back(std::move(table));
   }
 
