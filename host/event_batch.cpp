@@ -17,6 +17,7 @@ void EventBatch::clear() {
   selected.clear();
   geo_record.clear();
   category_id.clear();
+  for (auto& column : join_id) column.clear();
 }
 
 void EventBatch::select_all() {

@@ -58,6 +58,9 @@ struct EventBatch {
   // Enrichment outputs, indexed like the input columns (kNoRecord where absent or not selected).
   std::vector<uint32_t> geo_record;
   std::vector<uint32_t> category_id;
+  // The ids of the joins configured after the category join ([[enrich.join]]), one column per join,
+  // each indexed like the input columns; written by the pipeline's join step, not the parser.
+  std::vector<std::vector<uint32_t>> join_id;
 
   size_t size() const { return event_id.size(); }
   void clear();

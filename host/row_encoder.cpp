@@ -101,14 +101,14 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms) {
   out.append(buf, sizeof buf);
 }
 
-void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories,
-                 std::string& out) {
+void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories, std::string& out,
+                 JoinTables joins) {
   out.reserve(out.size() + b.selected.size() * 256);  // a typical enriched row is 150-250 bytes
-  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out);
+  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out, joins);
 }
 
 void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out) {
+                std::string& out, JoinTables joins) {
   {
     append_number(out, b.event_id[i]);
     append_tab(out);
@@ -165,6 +165,19 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
       append_number(out, b.category_id[i]);
       append_tab(out);
       append_escaped(out, categories.name(b.category_id[i]));
+    }
+    for (size_t j = 0; j < joins.size(); ++j) {
+      const uint32_t id = b.join_id[j][i];
+      append_tab(out);
+      if (id == kNoRecord) {
+        append_null(out);
+        append_tab(out);
+        append_null(out);
+      } else {
+        append_number(out, id);
+        append_tab(out);
+        append_escaped(out, joins[j]->name(id));
+      }
     }
     out.push_back('\n');
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -46,12 +47,20 @@ void append_escaped(std::string& out, std::string_view s);
 // 'YYYY-MM-DD HH:MM:SS.mmm' in UTC for epoch milliseconds in [0, kMaxTimestampMs].
 void append_datetime_ms(std::string& out, int64_t epoch_ms);
 
+// The joins after the category join: table j names the ids of batch.join_id[j], written as two more
+// fields per join (<column>_id, <column>) after the fixed columns.
+using JoinTables = std::span<const CategoryTable* const>;
+
 // Appends one line per selected row of `batch`.
 void encode_rows(const EventBatch& batch, const GeoTable& geo, const CategoryTable& categories,
-                 std::string& out);
+                 std::string& out, JoinTables joins = {});
 // Appends the line of one row.
 void encode_row(const EventBatch& batch, uint32_t row, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out);
+                std::string& out, JoinTables joins = {});
+
+// The two output columns of a join after the category join (MySQL-dialect types).
+inline constexpr std::string_view kJoinIdType = "INT UNSIGNED NULL";
+inline constexpr std::string_view kJoinNameType = "VARCHAR(128) NULL";
 
 // The dead-letter table, in the order encode_dead_letter writes fields (received_at is the server's).
 inline constexpr std::array<OutputColumn, 6> kDeadLetterColumns = {{

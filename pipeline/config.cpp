@@ -13,127 +13,31 @@
 #include <toml++/toml.h>
 
 #include "host/timestamp.h"
+#include "pipeline/config_section.h"
 
 namespace enrichd {
 namespace {
 
-// Reads one section of the TOML document, recording which keys were consumed so that anything left over
-// is reported as unknown (a typo must not silently fall back to a default).
-class Section {
- public:
-  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
-
-  std::string key_name(std::string_view key) const { return name_ + "." + std::string(key); }
-
-  Status get(std::string_view key, std::string& out, bool required = false) {
-    const toml::node* n = find(key);
-    if (!n) return required ? missing(key) : Status::ok();
-    if (!n->is_string()) return Status::errorf("config key '{}' must be a string", key_name(key));
-    out = n->as_string()->get();
-    if (required && out.empty()) return Status::errorf("config key '{}' must not be empty", key_name(key));
-    return Status::ok();
-  }
-
-  Status get(std::string_view key, int64_t& out, int64_t min, int64_t max) {
-    const toml::node* n = find(key);
-    if (!n) return Status::ok();
-    if (!n->is_integer()) return Status::errorf("config key '{}' must be an integer", key_name(key));
-    const int64_t v = n->as_integer()->get();
-    if (v < min || v > max) {
-      return Status::errorf("config key '{}' is {}, must be between {} and {}", key_name(key), v, min, max);
-    }
-    out = v;
-    return Status::ok();
-  }
-
-  Status get(std::string_view key, bool& out) {
-    const toml::node* n = find(key);
-    if (!n) return Status::ok();
-    if (!n->is_boolean()) return Status::errorf("config key '{}' must be true or false", key_name(key));
-    out = n->as_boolean()->get();
-    return Status::ok();
-  }
-
-  Status get(std::string_view key, std::vector<std::string>& out) {
-    const toml::node* n = find(key);
-    if (!n) return Status::ok();
-    const toml::array* a = n->as_array();
-    if (!a) return Status::errorf("config key '{}' must be an array of strings", key_name(key));
-    out.clear();
-    for (const auto& e : *a) {
-      if (!e.is_string()) return Status::errorf("config key '{}' must be an array of strings", key_name(key));
-      out.push_back(e.as_string()->get());
-    }
-    return Status::ok();
-  }
-
-  // A string, or an array of strings (several files of one kind).
-  Status get_one_or_many(std::string_view key, std::vector<std::string>& out, bool required) {
-    const toml::node* n = find(key);
-    if (!n) return required ? missing(key) : Status::ok();
-    if (n->is_string()) {
-      out = {n->as_string()->get()};
-    } else if (Status s = get(key, out); !s) {
-      return Status::errorf("config key '{}' must be a file name or an array of file names", key_name(key));
-    }
-    if (required && (out.empty() || std::any_of(out.begin(), out.end(), [](auto& f) { return f.empty(); }))) {
-      return Status::errorf("config key '{}' must name at least one file, and no empty names", key_name(key));
-    }
-    return Status::ok();
-  }
-
-  Status missing(std::string_view key) const {
-    return Status::errorf("config key '{}' is required", key_name(key));
-  }
-
-  // Any key not read is unknown; the message lists what is known.
-  Status check_unknown(const std::set<std::string>& known) const {
-    if (!table_) return Status::ok();
-    for (const auto& [k, v] : *table_) {
-      if (known.count(std::string(k.str())) == 0) {
-        std::string list;
-        for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
-        return Status::errorf("config key '{}' is unknown (keys in [{}]: {})", key_name(k.str()), name_,
-                              list);
-      }
-    }
-    return Status::ok();
-  }
-
-  const toml::node* find(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
-
- private:
-  const toml::table* table_;
-  std::string name_;
-};
-
-std::string resolve(const std::string& base_dir, const std::string& path) {
-  if (path.empty() || path == "-" || std::filesystem::path(path).is_absolute()) return path;
-  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
-}
-
-#define ENRICHD_TRY(expr)                   \
-  do {                                      \
-    if (Status _s = (expr); !_s) return _s; \
-  } while (0)
+using config_detail::resolve;
+using config_detail::Section;
 
 Status read_source(Section s, SourceConfig& c) {
   std::string kind = "kafka";
-  ENRICHD_TRY(s.get("kind", kind));
+  ENRICHD_CONFIG_TRY(s.get("kind", kind));
   if (kind == "kafka") {
     c.kind = SourceKind::kKafka;
-    ENRICHD_TRY(s.get("brokers", c.brokers, true));
-    ENRICHD_TRY(s.get("topic", c.topic, true));
-    ENRICHD_TRY(s.get("group", c.group));
-    ENRICHD_TRY(s.get("start", c.start));
-    ENRICHD_TRY(s.get("session_timeout_ms", c.session_timeout_ms, 1'000, 3'600'000));
+    ENRICHD_CONFIG_TRY(s.get("brokers", c.brokers, true));
+    ENRICHD_CONFIG_TRY(s.get("topic", c.topic, true));
+    ENRICHD_CONFIG_TRY(s.get("group", c.group));
+    ENRICHD_CONFIG_TRY(s.get("start", c.start));
+    ENRICHD_CONFIG_TRY(s.get("session_timeout_ms", c.session_timeout_ms, 1'000, 3'600'000));
     if (c.start != "earliest" && c.start != "latest") {
       return Status::errorf("config key 'source.start' is '{}', must be \"earliest\" or \"latest\"", c.start);
     }
     if (c.group.empty()) return Status::error("config key 'source.group' must not be empty");
   } else if (kind == "file") {
     c.kind = SourceKind::kFile;
-    ENRICHD_TRY(s.get("path", c.path, true));
+    ENRICHD_CONFIG_TRY(s.get("path", c.path, true));
   } else {
     return Status::errorf("config key 'source.kind' is '{}', must be \"kafka\" or \"file\"", kind);
   }
@@ -141,10 +45,10 @@ Status read_source(Section s, SourceConfig& c) {
 }
 
 Status read_batch(Section s, BatchConfig& c) {
-  ENRICHD_TRY(s.get("max_events", c.max_events, 1, 10'000'000));
-  ENRICHD_TRY(s.get("linger_ms", c.linger_ms, 0, 60'000));
-  ENRICHD_TRY(s.get("max_message_bytes", c.max_message_bytes, 1, 64 << 20));
-  ENRICHD_TRY(s.get("queue_depth", c.queue_depth, 1, 1024));
+  ENRICHD_CONFIG_TRY(s.get("max_events", c.max_events, 1, 10'000'000));
+  ENRICHD_CONFIG_TRY(s.get("linger_ms", c.linger_ms, 0, 60'000));
+  ENRICHD_CONFIG_TRY(s.get("max_message_bytes", c.max_message_bytes, 1, 64 << 20));
+  ENRICHD_CONFIG_TRY(s.get("queue_depth", c.queue_depth, 1, 1024));
   return s.check_unknown({"max_events", "linger_ms", "max_message_bytes", "queue_depth"});
 }
 
@@ -169,14 +73,14 @@ Status read_time_bound(Section& s, std::string_view key, int64_t& out) {
 }
 
 Status read_filter(Section s, FilterConfig& c) {
-  ENRICHD_TRY(s.get("include_actions", c.include_actions));
-  ENRICHD_TRY(s.get("exclude_actions", c.exclude_actions));
-  ENRICHD_TRY(s.get("include_apps", c.include_apps));
-  ENRICHD_TRY(s.get("exclude_apps", c.exclude_apps));
-  ENRICHD_TRY(s.get("require_app", c.require_app));
-  ENRICHD_TRY(s.get("require_ua", c.require_ua));
-  ENRICHD_TRY(read_time_bound(s, "ts_min", c.ts_min_ms));
-  ENRICHD_TRY(read_time_bound(s, "ts_max", c.ts_max_ms));
+  ENRICHD_CONFIG_TRY(s.get("include_actions", c.include_actions));
+  ENRICHD_CONFIG_TRY(s.get("exclude_actions", c.exclude_actions));
+  ENRICHD_CONFIG_TRY(s.get("include_apps", c.include_apps));
+  ENRICHD_CONFIG_TRY(s.get("exclude_apps", c.exclude_apps));
+  ENRICHD_CONFIG_TRY(s.get("require_app", c.require_app));
+  ENRICHD_CONFIG_TRY(s.get("require_ua", c.require_ua));
+  ENRICHD_CONFIG_TRY(read_time_bound(s, "ts_min", c.ts_min_ms));
+  ENRICHD_CONFIG_TRY(read_time_bound(s, "ts_max", c.ts_max_ms));
   if (c.ts_min_ms > c.ts_max_ms) {
     return Status::errorf(
         "config keys 'filter.ts_min' and 'filter.ts_max' give an empty range (min after max)");
@@ -186,17 +90,14 @@ Status read_filter(Section s, FilterConfig& c) {
 }
 
 Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
-  ENRICHD_TRY(s.get("backend", c.backend));
-  ENRICHD_TRY(s.get_one_or_many("geo", c.geo, true));
-  ENRICHD_TRY(s.get("category_csv", c.category_csv, true));
-  ENRICHD_TRY(s.get("category_names_csv", c.category_names_csv));
-  ENRICHD_TRY(s.get("geo_poll_ms", c.geo_poll_ms, 0, 3'600'000));
-  ENRICHD_TRY(s.get("cuda_device", c.cuda_device, 0, 1023));
+  ENRICHD_CONFIG_TRY(s.get("backend", c.backend));
+  ENRICHD_CONFIG_TRY(s.get_one_or_many("geo", c.geo, true));
+  ENRICHD_CONFIG_TRY(config_detail::read_joins(s, c, base_dir));
+  ENRICHD_CONFIG_TRY(s.get("geo_poll_ms", c.geo_poll_ms, 0, 3'600'000));
+  ENRICHD_CONFIG_TRY(s.get("cuda_device", c.cuda_device, 0, 1023));
   for (std::string& f : c.geo) f = resolve(base_dir, f);
-  c.category_csv = resolve(base_dir, c.category_csv);
-  c.category_names_csv = resolve(base_dir, c.category_names_csv);
-  return s.check_unknown(
-      {"backend", "geo", "category_csv", "category_names_csv", "geo_poll_ms", "cuda_device"});
+  return s.check_unknown({"backend", "geo", "category_csv", "category_names_csv", "categories", "join",
+                          "geo_poll_ms", "cuda_device"});
 }
 
 Status check_table_name(const Section& s, std::string_view key, const std::string& name) {
@@ -211,14 +112,14 @@ Status check_table_name(const Section& s, std::string_view key, const std::strin
 }
 
 Status read_sink(Section s, SinkConfig& c) {
-  ENRICHD_TRY(s.get("dsn", c.dsn, true));
-  ENRICHD_TRY(s.get("table", c.table));
-  ENRICHD_TRY(s.get("dead_letter_table", c.dead_letter_table));
-  ENRICHD_TRY(s.get("offsets_table", c.offsets_table));
-  ENRICHD_TRY(s.get("create_table", c.create_table));
-  ENRICHD_TRY(s.get("load_retries", c.load_retries, 0, 1000));
+  ENRICHD_CONFIG_TRY(s.get("dsn", c.dsn, true));
+  ENRICHD_CONFIG_TRY(s.get("table", c.table));
+  ENRICHD_CONFIG_TRY(s.get("dead_letter_table", c.dead_letter_table));
+  ENRICHD_CONFIG_TRY(s.get("offsets_table", c.offsets_table));
+  ENRICHD_CONFIG_TRY(s.get("create_table", c.create_table));
+  ENRICHD_CONFIG_TRY(s.get("load_retries", c.load_retries, 0, 1000));
   std::string delivery = "exactly-once";
-  ENRICHD_TRY(s.get("delivery", delivery));
+  ENRICHD_CONFIG_TRY(s.get("delivery", delivery));
   if (delivery == "exactly-once") {
     c.delivery = Delivery::kExactlyOnce;
   } else if (delivery == "at-least-once") {
@@ -228,7 +129,7 @@ Status read_sink(Section s, SinkConfig& c) {
                           delivery);
   }
   std::string dialect = "mysql";
-  ENRICHD_TRY(s.get("dialect", dialect));
+  ENRICHD_CONFIG_TRY(s.get("dialect", dialect));
   if (dialect == "mysql") {
     c.dialect = SqlDialect::kMysql;
   } else if (dialect == "singlestore") {
@@ -238,16 +139,16 @@ Status read_sink(Section s, SinkConfig& c) {
         "config key 'sink.dialect' is '{}', must be \"mysql\" (MySQL, MariaDB) or \"singlestore\"", dialect);
   }
   if (c.dead_letter_table.empty()) c.dead_letter_table = c.table + "_dead_letters";
-  ENRICHD_TRY(check_table_name(s, "table", c.table));
-  ENRICHD_TRY(check_table_name(s, "dead_letter_table", c.dead_letter_table));
-  ENRICHD_TRY(check_table_name(s, "offsets_table", c.offsets_table));
+  ENRICHD_CONFIG_TRY(check_table_name(s, "table", c.table));
+  ENRICHD_CONFIG_TRY(check_table_name(s, "dead_letter_table", c.dead_letter_table));
+  ENRICHD_CONFIG_TRY(check_table_name(s, "offsets_table", c.offsets_table));
   return s.check_unknown({"dsn", "dialect", "table", "dead_letter_table", "offsets_table", "delivery",
                           "create_table", "load_retries"});
 }
 
 Status read_schema(Section s, SchemaConfig& c) {
   std::string unit = "ms";
-  ENRICHD_TRY(s.get("ts_unit", unit));
+  ENRICHD_CONFIG_TRY(s.get("ts_unit", unit));
   auto parsed = parse_epoch_unit(unit);
   if (!parsed) {
     return Status::errorf("config key 'schema.ts_unit' is '{}', must be \"s\", \"ms\", \"us\" or \"ns\"",
@@ -259,7 +160,7 @@ Status read_schema(Section s, SchemaConfig& c) {
 
 Status read_metrics(Section s, MetricsConfig& c) {
   std::string listen;
-  ENRICHD_TRY(s.get("listen", listen));
+  ENRICHD_CONFIG_TRY(s.get("listen", listen));
   if (!listen.empty()) {
     auto parsed = parse_listen_address(listen, s.key_name("listen"));
     if (!parsed) return parsed.status();
@@ -269,9 +170,9 @@ Status read_metrics(Section s, MetricsConfig& c) {
 }
 
 Status read_log(Section s, std::string& level, LogFormat& format) {
-  ENRICHD_TRY(s.get("level", level));
+  ENRICHD_CONFIG_TRY(s.get("level", level));
   std::string format_text = "text";
-  ENRICHD_TRY(s.get("format", format_text));
+  ENRICHD_CONFIG_TRY(s.get("format", format_text));
   auto f = parse_log_format(format_text, s.key_name("format"));
   if (!f) return f.status();
   format = *f;
@@ -323,6 +224,8 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   if (s) s = read_metrics(section("metrics"), c.metrics);
   if (s) s = read_log(section("log"), c.log_level, c.log_format);
   if (!s) return s.with_context(source_name);
+  for (size_t i = 1; i < c.enrich.joins.size(); ++i)
+    c.sink.join_columns.push_back(c.enrich.joins[i].output_column);
   if (c.source.kind == SourceKind::kFile) c.source.path = resolve(base_dir, c.source.path);
   return c;
 }

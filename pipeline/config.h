@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "host/status.h"
@@ -40,16 +41,53 @@ struct FilterConfig {
   int64_t ts_max_ms = INT64_MAX;
 };
 
+// The event columns a join can take its key from (for now the numeric columns the parser produces).
+enum class JoinKeyField { kPinId, kUserId };
+std::string_view to_string(JoinKeyField field);
+
+// Where a join's table comes from (pipeline/category_source.h builds it): a MySQL-protocol database read
+// with two queries, or CSV files. Exactly one of dsn and pins_csv is set.
+struct JoinSourceConfig {
+  std::string dsn;          // mysql://user[:password]@host[:port]/database[?socket=/path]
+  std::string pins_query;   // with dsn: (key, id) rows
+  std::string names_query;  // with dsn, optional: (id, name[, parent_id]) rows
+  std::string pins_csv;     // key,id
+  std::string names_csv;    // optional: id,name[,parent_id]
+  // A database is read again this often (off the hot path, swapped in between batches); 0: only at start
+  // and on SIGHUP. Files are watched instead (enrich.geo_poll_ms).
+  int64_t refresh_interval_s = 0;
+
+  bool from_db() const { return !dsn.empty(); }
+};
+
+// A dimension joined to every event: the key column's value -> (id, name) from a table, written to the
+// output columns <output_column>_id and <output_column>. The first join is always the category join
+// (pin_id -> category_id, category), from [enrich.categories] (or the old flat keys category_csv and
+// category_names_csv, or a [[enrich.join]] with output_column = "category"); [[enrich.join]] adds one
+// more dimension (e.g. user_id -> segment_id, segment).
+struct JoinConfig {
+  std::string name = "category";  // in logs, metrics and errors
+  JoinKeyField key_field = JoinKeyField::kPinId;
+  std::string output_column = "category";
+  JoinSourceConfig source;
+  std::string config_key = "enrich.categories";  // the config table it came from, for messages
+};
+
+// The default refresh interval of a database join source.
+inline constexpr int64_t kDefaultJoinRefreshS = 300;
+
 struct EnrichConfig {
   std::string backend = "auto";
   int64_t cuda_device = 0;  // the CUDA device for backends cuda and auto (`--device`)
   // Geo sources (host/geo_import.h): one snapshot, or any mix of .mmdb and CSV files.
   std::vector<std::string> geo;
-  std::string category_csv;        // pin_id,category_id
-  std::string category_names_csv;  // category_id,name (optional)
-  // How often the geo file(s) are checked for a change (mtime, size, inode) to reload them; 0: only on
-  // SIGHUP. A change is loaded once it has held still for one more check.
+  // joins[0] is the category join; at most one more follows.
+  std::vector<JoinConfig> joins;
+  // How often the geo file(s) and the join files are checked for a change (mtime, size, inode) to
+  // reload them; 0: only on SIGHUP. A change is loaded once it has held still for one more check.
   int64_t geo_poll_ms = 1000;
+
+  const JoinConfig& categories() const { return joins.front(); }
 };
 
 enum class Delivery {
@@ -72,6 +110,9 @@ struct SinkConfig {
   // Retries after a failed load; backoff 0.2 s doubling to 10 s, so 20 rides out ~2.5 minutes of outage
   // (consumption pauses meanwhile: the queues fill and the source blocks).
   int64_t load_retries = 20;
+  // Not a key of [sink]: the output columns of the joins after the category join (from [[enrich.join]]),
+  // each adding `<name>_id INT UNSIGNED NULL, <name> VARCHAR(128) NULL` after the fixed columns.
+  std::vector<std::string> join_columns;
 };
 
 // How events are read (the default engagement schema's fields).

@@ -11,6 +11,7 @@
 #include "host/dead_letter.h"
 #include "host/event_batch.h"
 #include "host/geo_table.h"
+#include "host/row_encoder.h"
 #include "pipeline/source.h"
 
 namespace enrichd {
@@ -47,6 +48,7 @@ struct LoadJob {
 // replay without offsets), and `topic` what the dead letters record.
 LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
                       const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
-                      const GeoTable& geo, const CategoryTable& categories, const std::string& topic);
+                      const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
+                      JoinTables joins = {});
 
 }  // namespace enrichd

@@ -14,25 +14,44 @@
 namespace enrichd {
 namespace {
 
+struct Column {
+  std::string name;
+  std::string_view mysql_type;
+};
+
 template <size_t N>
-std::string column_list(const std::array<OutputColumn, N>& columns) {
+std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
+  std::vector<Column> out;
+  for (const auto& col : columns) out.push_back({std::string(col.name), col.mysql_type});
+  return out;
+}
+
+// The fixed output columns, then two per join after the category join.
+std::vector<Column> row_table_columns(const std::vector<std::string>& join_columns) {
+  std::vector<Column> out = columns_of(kOutputColumns);
+  for (const std::string& c : join_columns) {
+    out.push_back({c + "_id", kJoinIdType});
+    out.push_back({c, kJoinNameType});
+  }
+  return out;
+}
+
+std::string column_list(const std::vector<Column>& columns) {
   std::string out;
   for (const auto& col : columns) out += fmt::format("{}`{}`", out.empty() ? "" : ", ", col.name);
   return out;
 }
 
-template <size_t N>
-std::vector<std::string_view> column_names(const std::array<OutputColumn, N>& columns) {
-  std::vector<std::string_view> out;
+std::vector<std::string> column_names(const std::vector<Column>& columns) {
+  std::vector<std::string> out;
   for (const auto& col : columns) out.push_back(col.name);
   return out;
 }
 
 // `extra` holds the lines after the columns (keys, extra columns); SingleStore tables take no engine or
 // charset clause (its default table type is columnstore; a SORT KEY makes one in any case).
-template <size_t N>
-std::string create_sql(const std::string& table, const std::array<OutputColumn, N>& columns,
-                       std::string_view extra, SqlDialect dialect) {
+std::string create_sql(const std::string& table, const std::vector<Column>& columns, std::string_view extra,
+                       SqlDialect dialect) {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
   for (const auto& col : columns) sql += fmt::format("  `{}` {},\n", col.name, col.mysql_type);
   sql += std::string(extra) + "\n)";
@@ -42,16 +61,17 @@ std::string create_sql(const std::string& table, const std::array<OutputColumn, 
 
 }  // namespace
 
-std::string create_table_sql(const std::string& table, SqlDialect dialect) {
+std::string create_table_sql(const std::string& table, SqlDialect dialect,
+                             const std::vector<std::string>& join_columns) {
   // SingleStore: sorted by event time within each segment, spread over partitions by event id.
   return create_sql(
-      table, kOutputColumns,
+      table, row_table_columns(join_columns),
       dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
       dialect);
 }
 
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect) {
-  return create_sql(table, kDeadLetterColumns,
+  return create_sql(table, columns_of(kDeadLetterColumns),
                     dialect == SqlDialect::kMysql
                         ? "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
                           "  KEY (`topic`, `kafka_partition`, `kafka_offset`)"
@@ -68,8 +88,8 @@ MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlCon
       group_(std::move(group)),
       topic_(std::move(topic)),
       fenced_(fenced),
-      row_columns_(column_list(kOutputColumns)),
-      dead_letter_columns_(column_list(kDeadLetterColumns)),
+      row_columns_(column_list(row_table_columns(config_.join_columns))),
+      dead_letter_columns_(column_list(columns_of(kDeadLetterColumns))),
       probe_(probe) {}
 
 Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config, std::string group,
@@ -97,14 +117,15 @@ Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, boo
 }
 
 Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
-  if (Status s = ensure_table(config_.table, create_table_sql(config_.table, config_.dialect),
-                              column_names(kOutputColumns), create, notes);
+  if (Status s =
+          ensure_table(config_.table, create_table_sql(config_.table, config_.dialect, config_.join_columns),
+                       column_names(row_table_columns(config_.join_columns)), create, notes);
       !s) {
     return s.with_context("config key 'sink.table'");
   }
   if (Status s = ensure_table(config_.dead_letter_table,
                               create_dead_letter_table_sql(config_.dead_letter_table, config_.dialect),
-                              column_names(kDeadLetterColumns), create, notes);
+                              column_names(columns_of(kDeadLetterColumns)), create, notes);
       !s) {
     return s.with_context("config key 'sink.dead_letter_table'");
   }
@@ -120,7 +141,7 @@ Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
 }
 
 Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl,
-                                const std::vector<std::string_view>& columns, bool create,
+                                const std::vector<std::string>& columns, bool create,
                                 std::vector<std::string>* notes) {
   if (create && config_.create_table) {
     if (Status s = conn_->execute(ddl); !s) return s.with_context("cannot create table");
@@ -138,9 +159,9 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
     return Status::errorf("table '{}' does not exist in '{}' (set sink.create_table = true)", table,
                           dsn_.database);
   }
-  for (std::string_view col : columns) {
+  for (const std::string& col : columns) {
     const bool present = std::any_of(rows->begin(), rows->end(), [&](const auto& r) {
-      return strcasecmp(r[0].c_str(), std::string(col).c_str()) == 0;
+      return strcasecmp(r[0].c_str(), col.c_str()) == 0;
     });
     if (!present) {
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);

@@ -50,8 +50,7 @@ class MemsqlSink {
   // (optional) gets a line per table.
   Status ensure_tables(bool create, std::vector<std::string>* notes);
   Status ensure_table(const std::string& table, const std::string& ddl,
-                      const std::vector<std::string_view>& columns, bool create,
-                      std::vector<std::string>* notes);
+                      const std::vector<std::string>& columns, bool create, std::vector<std::string>* notes);
 
   SinkConfig config_;
   MysqlDsn dsn_;
@@ -64,8 +63,10 @@ class MemsqlSink {
   SinkProbe* probe_ = nullptr;
 };
 
-// CREATE TABLE statements (MySQL dialect).
-std::string create_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
+// CREATE TABLE statements (MySQL dialect by default). `join_columns`: the output columns of the joins after
+// the category join (SinkConfig::join_columns), two columns each after the fixed ones.
+std::string create_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql,
+                             const std::vector<std::string>& join_columns = {});
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
 
 }  // namespace enrichd

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <ctime>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "host/event_parser.h"
 #include "host/geo_import.h"
@@ -83,12 +85,6 @@ Result<GeoTable> load_geo_table(const EnrichConfig& config) {
   auto geo = load_geo(config.geo);
   if (!geo) return geo.status().with_context("config key 'enrich.geo'");
   return geo;
-}
-
-Result<CategoryTable> load_categories(const EnrichConfig& config) {
-  auto categories = CategoryTable::load_csv(config.category_csv, config.category_names_csv);
-  if (!categories) return categories.status().with_context("config key 'enrich.category_csv'");
-  return categories;
 }
 
 Result<std::unique_ptr<EnrichBackend>> pick_backend(const EnrichConfig& config) {
@@ -168,41 +164,46 @@ void Pipeline::prepare_backend(const GeoTableView& geo, const CategoryTableView&
   }
 }
 
-void Pipeline::publish_categories(CategoryTable table) {
-  auto state = std::make_shared<CategoryState>();
-  state->table = std::make_shared<const CategoryTable>(std::move(table));
-  state->loaded_unix = static_cast<int64_t>(std::time(nullptr));
-  if (backend_ != nullptr) prepare_backend(geo()->table->view(), state->table->view());
-  std::lock_guard lock(categories_mu_);
-  categories_ = std::move(state);
-}
-
 std::shared_ptr<const CategoryState> Pipeline::categories() const {
-  std::lock_guard lock(categories_mu_);
-  return categories_;
-}
-
-std::vector<std::string> Pipeline::category_files() const {
-  std::vector<std::string> files = {config_.enrich.category_csv};
-  if (!config_.enrich.category_names_csv.empty()) files.push_back(config_.enrich.category_names_csv);
-  return files;
+  return joins_.front()->state();
 }
 
 Status Pipeline::reload_categories(std::string_view why) {
-  const auto t0 = Clock::now();
-  auto table = load_categories(config_.enrich);
-  if (!table) {
-    stats_.reload.failures.add();
-    spdlog::error("category reload ({}) refused, the current table keeps serving: {}", why,
-                  table.status().message());
-    return table.status();
+  return reload_join(0, why);
+}
+
+Status Pipeline::reload_join(size_t join, std::string_view why) {
+  Status s = joins_[join]->reload(why, stats_.reload.failures);
+  if (s && join == 0) stats_.reload.category_reloads.add();
+  return s;
+}
+
+void Pipeline::refresh_joins(std::mutex& mu, std::condition_variable& cv, const bool& done,
+                             bool& reload_requested) {
+  // When each database join is next read: every refresh_interval_s after the last read ended (never
+  // when 0); SIGHUP reads them all now.
+  constexpr auto kNever = Clock::time_point::max();
+  std::vector<Clock::time_point> due(joins_.size(), kNever);
+  auto schedule = [&](size_t j) {
+    const int64_t every = joins_[j]->config().source.refresh_interval_s;
+    due[j] = joins_[j]->from_db() && every > 0 ? Clock::now() + std::chrono::seconds(every) : kNever;
+  };
+  for (size_t j = 0; j < joins_.size(); ++j) schedule(j);
+  std::unique_lock lock(mu);
+  while (!done) {
+    const auto next =
+        std::min(*std::min_element(due.begin(), due.end()), Clock::now() + std::chrono::hours(1));
+    cv.wait_until(lock, next, [&] { return done || reload_requested || Clock::now() >= next; });
+    if (done) break;
+    const bool hup = std::exchange(reload_requested, false);
+    lock.unlock();
+    for (size_t j = 0; j < joins_.size(); ++j) {
+      if (!joins_[j]->from_db() || (!hup && Clock::now() < due[j])) continue;
+      (void)reload_join(j, hup ? "SIGHUP" : "refresh");
+      schedule(j);
+    }
+    lock.lock();
   }
-  const size_t keys = table->size();
-  publish_categories(std::move(table).value());
-  stats_.reload.category_reloads.add();
-  spdlog::info("category table reloaded ({}): {} keys from {} in {:.3f} s", why, keys,
-               fmt::join(category_files(), ", "), seconds_since(t0));
-  return Status::ok();
 }
 
 std::shared_ptr<const GeoState> Pipeline::geo() const {
@@ -245,16 +246,28 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
                seconds_since(t0));
   p->publish_geo(std::move(geo).value());
 
-  p->category_stamps_ = stamp_files(p->category_files());
-  auto categories = load_categories(config.enrich);
-  if (!categories) return categories.status();
-  spdlog::info("category table: {} keys from {}", categories->size(), config.enrich.category_csv);
-  p->publish_categories(std::move(categories).value());
+  for (const JoinConfig& join : config.enrich.joins) {
+    auto table = std::make_unique<JoinTable>(join);
+    p->join_stamps_.push_back(stamp_files(table->files()));  // before loading, as for the geo files
+    const auto t1 = Clock::now();
+    if (Status s = table->load(); !s) return s;
+    spdlog::info("{} table: {} keys, {} names from {} in {:.3f} s", table->name(),
+                 table->state()->table->size(), table->state()->table->category_count(),
+                 table->describe_source(), seconds_since(t1));
+    p->joins_.push_back(std::move(table));
+  }
 
   auto backend = pick_backend(config.enrich);
   if (!backend) return backend.status();
   p->backend_ = std::move(backend).value();
   p->prepare_backend(p->geo()->table->view(), p->categories()->table->view());
+  for (size_t j = 0; j < p->joins_.size(); ++j) {
+    if (j > 0) p->prepare_backend(GeoTableView{}, p->joins_[j]->state()->table->view());
+    Pipeline* self = p.get();
+    p->joins_[j]->before_swap = [self](const CategoryTable& t) {
+      self->prepare_backend(GeoTableView{}, t.view());
+    };
+  }
   spdlog::info("backend: {}", p->backend_->describe());
 
   const bool fenced = fenced_delivery(config);
@@ -330,14 +343,18 @@ CheckReport Pipeline::check(const Config& config) {
   } else {
     error(geo.status());
   }
-  auto categories = load_categories(config.enrich);
-  if (categories) {
-    line("categories", fmt::format("{} keys from {}{}", categories->size(), config.enrich.category_csv,
-                                   config.enrich.category_names_csv.empty()
-                                       ? ""
-                                       : " (names from " + config.enrich.category_names_csv + ")"));
-  } else {
-    error(categories.status());
+  for (const JoinConfig& join : config.enrich.joins) {
+    JoinTable table(join);
+    if (Status s = table.load(); !s) {
+      error(s);
+      continue;
+    }
+    const bool categories = join.output_column == "category";
+    line(categories ? "categories" : "join",
+         fmt::format("{}{} keys, {} names from {}; {} -> {}_id, {}", categories ? "" : join.name + ": ",
+                     table.state()->table->size(), table.state()->table->category_count(),
+                     table.describe_source(), to_string(join.key_field), join.output_column,
+                     join.output_column));
   }
 
   line("filter", fmt::format("include actions [{}], exclude actions [{}]",
@@ -409,10 +426,18 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     EnrichStage enrich(*backend_);
     EventBatch events;
     std::vector<DeadLetter> dead;
+    // The joins after the category join: their tables of this batch, and scratch.
+    std::vector<std::shared_ptr<const CategoryState>> join_states(joins_.size() - 1);
+    std::vector<const CategoryTable*> join_tables(join_states.size());
+    events.join_id.resize(join_states.size());
+    std::vector<uint64_t> join_keys;
+    std::vector<uint32_t> join_values;
     while (auto item = raw_queue.pop()) {
       // The table of this batch, for the lookups and the row encoder alike; a reload swaps it for the next.
       const std::shared_ptr<const GeoState> geo = this->geo();
       const std::shared_ptr<const CategoryState> categories = this->categories();
+      for (size_t j = 1; j < joins_.size(); ++j) join_states[j - 1] = joins_[j]->state();
+      for (size_t j = 0; j < join_states.size(); ++j) join_tables[j] = join_states[j]->table.get();
       const RawBatch& raw = item->raw;
       events.clear();
       dead.clear();
@@ -439,6 +464,10 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       {
         ScopedTimer timer(stats_.enrich.duration);
         enriched = enrich.apply(events, *geo->table, *categories->table);
+        for (size_t j = 0; enriched && j < join_tables.size(); ++j) {
+          enriched = join_column(*backend_, events, joins_[j + 1]->config().key_field, *join_tables[j],
+                                 events.join_id[j], join_keys, join_values);
+        }
       }
       if (!enriched) {
         fail(enriched.with_context("enrich"));
@@ -448,20 +477,22 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       std::optional<LoadJob> job;
       {
         ScopedTimer timer(stats_.encode.duration);
-        job =
-            make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table, source_->topic());
+        job = make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table,
+                            source_->topic(), join_tables);
       }
       if (!load_queue.push(std::move(*job))) break;
     }
     load_queue.close();
   });
 
-  // The reference-data watcher: SIGHUP (checked every 100 ms) reloads both tables; every geo_poll_ms, a
-  // change of a table's files that has held still for one more check (so a file being written is not
-  // loaded half-way) reloads that table.
+  // The reference-data watcher: SIGHUP (checked every 100 ms) reloads every table (those from a database
+  // through the refresher); every geo_poll_ms, a change of a table's files that has held still for one
+  // more check (so a file being written is not loaded half-way) reloads that table.
   std::mutex watch_mu;
   std::condition_variable watch_cv;
   bool watch_done = false;
+  bool db_reload_requested = false;  // SIGHUP, for the refresher
+  std::thread refresher_thread([&] { refresh_joins(watch_mu, watch_cv, watch_done, db_reload_requested); });
   std::thread watcher_thread([&] {
     const auto poll_every = std::chrono::milliseconds(config_.enrich.geo_poll_ms);
     // One watched set of files: what was loaded, and a change seen once (pending) but not yet loaded.
@@ -471,24 +502,33 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       std::vector<FileStamp> loaded;
       std::optional<std::vector<FileStamp>> pending;
     };
-    Watched watched[] = {
+    std::vector<Watched> watched = {
         {[&] { return stamp_files(config_.enrich.geo); },
          [&](std::string_view why) { (void)reload_geo(why); }, geo_stamps_, std::nullopt},
-        {[&] { return stamp_files(category_files()); },
-         [&](std::string_view why) { (void)reload_categories(why); }, category_stamps_, std::nullopt},
     };
-    const char* const kChanged[] = {"geo file changed", "category file changed"};
+    std::vector<std::string> changed = {"geo file changed"};
+    for (size_t j = 0; j < joins_.size(); ++j) {
+      if (joins_[j]->from_db()) continue;  // the refresher's
+      watched.push_back({[this, j] { return stamp_files(joins_[j]->files()); },
+                         [this, j](std::string_view why) { (void)reload_join(j, why); }, join_stamps_[j],
+                         std::nullopt});
+      changed.push_back(joins_[j]->name() + " file changed");
+    }
     auto next_poll = Clock::now() + poll_every;
     std::unique_lock lock(watch_mu);
     while (!watch_done) {
       watch_cv.wait_for(lock, std::chrono::milliseconds(100));
       if (watch_done) break;
       const bool hup = reload_request && reload_request->exchange(false);
+      if (hup) {
+        db_reload_requested = true;
+        watch_cv.notify_all();
+      }
       const bool poll = poll_every.count() > 0 && Clock::now() >= next_poll;
       if (!hup && !poll) continue;
       if (poll) next_poll = Clock::now() + poll_every;
       lock.unlock();
-      for (size_t i = 0; i < std::size(watched); ++i) {
+      for (size_t i = 0; i < watched.size(); ++i) {
         Watched& w = watched[i];
         const std::vector<FileStamp> now = w.stamp();
         if (hup) {
@@ -497,7 +537,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
           w.pending.reset();
         } else if (now != w.loaded) {
           if (w.pending && *w.pending == now) {
-            w.reload(kChanged[i]);
+            w.reload(changed[i]);
             w.loaded = now;
             w.pending.reset();
           } else {
@@ -558,6 +598,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
   }
   watch_cv.notify_all();
   watcher_thread.join();
+  refresher_thread.join();
   source_->close();
   return failure.first();
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,7 @@
 #include "host/geo_table.h"
 #include "kernels/backend.h"
 #include "pipeline/config.h"
+#include "pipeline/join_table.h"
 #include "pipeline/memsql_sink.h"
 #include "pipeline/metrics_server.h"
 #include "pipeline/probes.h"
@@ -69,12 +71,6 @@ struct GeoState {
   std::string source;       // the configured file(s)
 };
 
-// The category table in use, published like GeoState (a batch keeps one table from enrich to encode).
-struct CategoryState {
-  std::shared_ptr<const CategoryTable> table;
-  int64_t loaded_unix = 0;  // wall-clock seconds
-};
-
 // What `enrichd check` found: what the run would use, line by line, and every problem (naming its key).
 struct CheckReport {
   std::vector<std::pair<std::string, std::string>> lines;  // (what, description)
@@ -94,22 +90,27 @@ class Pipeline {
   static CheckReport check(const Config& config);
 
   // Runs until the source ends, a limit is reached, `stop` becomes true (then drains what is in flight),
-  // or a stage fails. Returns the first failure. Meanwhile a watcher thread reloads the geo and category
-  // tables when `reload_request` (SIGHUP) is set, and each one when its file(s) change.
+  // or a stage fails. Returns the first failure. Meanwhile a watcher thread reloads the geo and join
+  // tables when `reload_request` (SIGHUP) is set, and each one from files when its file(s) change; a
+  // refresher thread reads each join table from a database again every refresh_interval_s.
   Status run(const RunLimits& limits, const std::atomic<bool>& stop,
              std::atomic<bool>* reload_request = nullptr);
 
   // Loads the configured geo file(s) again, off the hot path, and swaps the new table in for the next
   // batch. A file that fails to load is refused (logged, counted) and the current table keeps serving.
   Status reload_geo(std::string_view why);
-  // The same for the category file(s).
+  // The same for the category join's source (file(s) or database).
   Status reload_categories(std::string_view why);
+  // The same for joins()[join].
+  Status reload_join(size_t join, std::string_view why);
 
   const PipelineStats& stats() const { return stats_; }
   std::string_view backend_name() const { return backend_->name(); }
   const EnrichBackend& backend() const { return *backend_; }
   std::shared_ptr<const GeoState> geo() const;
+  // The category join's table in use (joins()[0]).
   std::shared_ptr<const CategoryState> categories() const;
+  const std::vector<std::unique_ptr<JoinTable>>& joins() const { return joins_; }
   std::vector<PartitionLag> consumer_lag() const { return source_->consumer_lag(); }
   // Reference data is loaded once the pipeline exists; healthy while the sink is reachable.
   HealthReport health() const;
@@ -119,17 +120,17 @@ class Pipeline {
  private:
   Pipeline() = default;
   void publish_geo(GeoTable table);
-  void publish_categories(CategoryTable table);
   void prepare_backend(const GeoTableView& geo, const CategoryTableView& categories);
-  std::vector<std::string> category_files() const;
+  // The refresher thread of run(): reads the database joins again when due or when `reload_requested`
+  // (SIGHUP) is set, until `done`; `mu` guards both flags, `cv` is notified when one changes.
+  void refresh_joins(std::mutex& mu, std::condition_variable& cv, const bool& done, bool& reload_requested);
 
   Config config_;
   mutable std::mutex geo_mu_;
   std::shared_ptr<const GeoState> geo_;
-  std::vector<FileStamp> geo_stamps_;  // of the geo file(s) as first loaded
-  mutable std::mutex categories_mu_;
-  std::shared_ptr<const CategoryState> categories_;
-  std::vector<FileStamp> category_stamps_;  // of the category file(s) as first loaded
+  std::vector<FileStamp> geo_stamps_;                // of the geo file(s) as first loaded
+  std::vector<std::unique_ptr<JoinTable>> joins_;    // [0]: the category join
+  std::vector<std::vector<FileStamp>> join_stamps_;  // of each join's file(s) as first loaded
   std::unique_ptr<EnrichBackend> backend_;
   std::unique_ptr<MemsqlSink> sink_;
   std::unique_ptr<Source> source_;

@@ -131,6 +131,26 @@ std::string Pipeline::metrics_text() const {
           s.reload.category_reloads.get());
   gauge(t, "enrichd_category_keys", "Keys (pin ids) of the category table.",
         static_cast<double>(categories()->table->size()));
+
+  // Every join (the category join first), labelled by its name.
+  t.family("enrichd_join_keys", "gauge", "Keys of each join's table in use.");
+  for (const auto& j : joins_)
+    t.sample("enrichd_join_keys", {{"join", j->name()}}, j->state()->table->size());
+  t.family("enrichd_join_loaded_timestamp_seconds", "gauge",
+           "When each join's table in use was built (Unix time).");
+  for (const auto& j : joins_) {
+    t.sample("enrichd_join_loaded_timestamp_seconds", {{"join", j->name()}},
+             static_cast<double>(j->state()->loaded_unix));
+  }
+  t.family("enrichd_join_reloads_total", "counter",
+           "Join tables built again and swapped in (SIGHUP, file change or database refresh).");
+  for (const auto& j : joins_)
+    t.sample("enrichd_join_reloads_total", {{"join", j->name()}}, j->reloads.get());
+  t.family("enrichd_join_reload_failures_total", "counter",
+           "Join reloads refused because the source failed (the old table kept serving).");
+  for (const auto& j : joins_) {
+    t.sample("enrichd_join_reload_failures_total", {{"join", j->name()}}, j->failures.get());
+  }
   return t.text();
 }
 

@@ -77,10 +77,12 @@ int bench(BenchCliOptions& o, const CLI::App& cmd) {
       return kExitBadConfig;
     }
     h.sink = config->sink;
+    h.sink.join_columns.clear();  // the bench encodes the category join only, not [[enrich.join]]
     if (cmd.count("--geo") == 0) h.geo = config->enrich.geo;
     if (cmd.count("--category-csv") == 0) {
-      h.category_csv = config->enrich.category_csv;
-      h.category_names_csv = config->enrich.category_names_csv;
+      // The bench reads categories from files only; a database source leaves the synthetic keys.
+      h.category_csv = config->enrich.categories().source.pins_csv;
+      h.category_names_csv = config->enrich.categories().source.names_csv;
     }
     if (cmd.count("--batch") == 0) h.batch = static_cast<size_t>(config->batch.max_events);
     h.max_message_bytes = static_cast<size_t>(config->batch.max_message_bytes);

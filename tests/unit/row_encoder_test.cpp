@@ -182,6 +182,31 @@ TEST(EncodeRowsTest, OneLinePerSelectedRowWithEveryColumn) {
                           "-27.5", "153.25", "Australia/Brisbane", "7", "Food\\\\Drink"));
 }
 
+TEST(EncodeRowsTest, AJoinAfterTheCategoryJoinAddsItsIdAndName) {
+  Fixture f = make_fixture();
+  CategoryTable segments;
+  ASSERT_TRUE(segments.add_category(2, "big\tspender"));
+  f.batch.join_id = {{2, kNoRecord, 5, 2}};  // 5 has no name
+  const CategoryTable* const joins[] = {&segments};
+  std::string out;
+  encode_rows(f.batch, f.geo, f.categories, out, joins);
+  auto lines = split(out, '\n');
+  ASSERT_EQ(lines.size(), 5U);
+  std::vector<std::vector<std::string>> fields;
+  for (size_t i = 0; i < 4; ++i) {
+    fields.push_back(split(lines[i], '\t'));
+    ASSERT_EQ(fields.back().size(), kOutputColumns.size() + 2) << lines[i];
+  }
+  EXPECT_THAT(std::vector<std::string>(fields[0].end() - 4, fields[0].end()),
+              ElementsAre("7", "Food\\\\Drink", "2", "big\\tspender"));
+  EXPECT_THAT(std::vector<std::string>(fields[1].end() - 2, fields[1].end()), ElementsAre("\\N", "\\N"));
+  EXPECT_THAT(std::vector<std::string>(fields[2].end() - 2, fields[2].end()), ElementsAre("5", ""));
+  // Without the tables the rows are as before: the join columns are the caller's to ask for.
+  std::string plain;
+  encode_rows(f.batch, f.geo, f.categories, plain);
+  EXPECT_EQ(split(split(plain, '\n')[0], '\t').size(), kOutputColumns.size());
+}
+
 TEST(EncodeRowsTest, OnlySelectedRowsAreEncoded) {
   Fixture f = make_fixture();
   f.batch.selected = {1, 3};
