@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include <fmt/format.h>
@@ -241,11 +242,7 @@ void RoutingBackend::calibrate(LookupOp op, const GeoTableView& geo, const Categ
     clear_wins = *gpu_ns * 2 <= *cpu_ns ? clear_wins + 1 : 0;
     if (clear_wins == 2) break;
   }
-  c.crossover = kNever;
-  for (size_t i = c.sizes.size(); i-- > 0;) {
-    if (c.gpu_ns_per_query[i] >= c.cpu_ns_per_query[i]) break;
-    c.crossover = c.sizes[i];
-  }
+  c.crossover = crossover_from(c);
   c.done = true;
   crossover_[index(op)] = c.crossover;
   calibrated_[index(op)] = true;
@@ -264,6 +261,23 @@ void RoutingBackend::calibrate(LookupOp op, const GeoTableView& geo, const Categ
     stats_.calibration[index(op)] = std::move(c);
   }
   if (options_.info) options_.info(line);
+}
+
+// The smallest batch from which the GPU wins at every larger measured size. Between the last measured
+// size where it lost and the first where it won, per-call times are taken as linear in the batch size on
+// both sides, and the crossover is where the two lines meet (the measured sizes are a factor 2 apart: a
+// batch just under a measured size must not go to the slower side).
+size_t RoutingBackend::crossover_from(const Calibration& c) {
+  size_t first_win = c.sizes.size();
+  while (first_win > 0 && c.gpu_ns_per_query[first_win - 1] < c.cpu_ns_per_query[first_win - 1]) --first_win;
+  if (first_win == c.sizes.size()) return RoutingBackend::kNever;
+  if (first_win == 0) return c.sizes[0];
+  const double s0 = static_cast<double>(c.sizes[first_win - 1]), s1 = static_cast<double>(c.sizes[first_win]);
+  // GPU minus CPU per-call nanoseconds: >= 0 at s0, < 0 at s1.
+  const double d0 = (c.gpu_ns_per_query[first_win - 1] - c.cpu_ns_per_query[first_win - 1]) * s0;
+  const double d1 = (c.gpu_ns_per_query[first_win] - c.cpu_ns_per_query[first_win]) * s1;
+  const double meet = s0 + d0 / (d0 - d1) * (s1 - s0);
+  return std::clamp(static_cast<size_t>(std::ceil(meet)), c.sizes[first_win - 1] + 1, c.sizes[first_win]);
 }
 
 RoutingBackend::Stats RoutingBackend::stats() const {

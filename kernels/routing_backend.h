@@ -3,9 +3,11 @@
 //
 //  - `auto`: at start-up (prepare_tables, on the live tables) or at an operation's first call, each
 //    operation (IPv4 geo, IPv6 geo, category join) is timed on both backends at batch sizes from 256 to
-//    1 M queries; batches of at least the crossover (the smallest measured size from which the GPU wins
-//    at every larger measured size) go to the GPU, smaller ones to the CPU. A GPU that never wins gets
-//    no batches.
+//    1 M queries, a factor 2 apart (stopping once the GPU has been twice as fast twice in a row); batches
+//    of at least the crossover go to the GPU, smaller ones to the CPU. The crossover lies between the
+//    last measured size where the GPU lost and the first from which it wins at every larger one, where
+//    the two per-call times, taken as linear in the batch size, meet. A GPU that never wins gets no
+//    batches.
 //  - `cuda` (GPU always): every batch goes to the GPU.
 // Fallback: a GPU call that fails (any CUDA error, a lost device) is run again on the CPU backend with the
 // same inputs, which overwrites every output, so the batch comes out whole and exactly once; that call
@@ -34,7 +36,8 @@ struct RoutingOptions {
   enum class Mode { kAuto, kGpuAlways };
   Mode mode = Mode::kAuto;
   // Batch sizes timed by the calibration, ascending.
-  std::vector<size_t> calibration_sizes{256, 1024, 4096, 16384, 65536, 262144, 1048576};
+  std::vector<size_t> calibration_sizes{256,   512,   1024,   2048,   4096,   8192,   16384,
+                                        32768, 65536, 131072, 262144, 524288, 1048576};
   // Where the one loud line about a fallback goes, and the informational ones (the calibration).
   std::function<void(const std::string&)> warn;
   std::function<void(const std::string&)> info;
@@ -74,6 +77,9 @@ class RoutingBackend final : public EnrichBackend {
     std::array<Calibration, kLookupOps> calibration;
   };
   Stats stats() const;
+  // The crossover a calibration's measurements give (see the top of this file); kNever if the GPU loses
+  // at the largest measured size.
+  static size_t crossover_from(const Calibration& c);
   std::string_view gpu_name() const;
   std::string_view cpu_name() const;
 

@@ -235,6 +235,28 @@ TEST(RoutingBackendTest, AutoRoutesBatchesFromTheCrossoverToAFasterGpu) {
   EXPECT_THAT(b.describe(), HasSubstr("geo_v4 >= 256"));
 }
 
+TEST(RoutingBackendTest, CrossoverLiesWhereThePerCallTimesMeet) {
+  RoutingBackend::Calibration c;
+  c.sizes = {1000, 2000, 4000, 8000};
+  // GPU: 30 us per call + 1 ns per query; CPU: 10 ns per query. They meet at 30000 / 9 = 3334 queries.
+  for (size_t n : c.sizes) {
+    c.gpu_ns_per_query.push_back((30000.0 + static_cast<double>(n)) / static_cast<double>(n));
+    c.cpu_ns_per_query.push_back(10.0);
+  }
+  EXPECT_EQ(RoutingBackend::crossover_from(c), 3334u);
+  // Winning at every size: the smallest; losing at the largest: never, whatever came before.
+  c.cpu_ns_per_query.assign(4, 100.0);
+  EXPECT_EQ(RoutingBackend::crossover_from(c), 1000u);
+  c.cpu_ns_per_query = {100.0, 100.0, 100.0, 1.0};
+  EXPECT_EQ(RoutingBackend::crossover_from(c), RoutingBackend::kNever);
+  // A win, then a loss, then wins: only the wins up to the largest size count.
+  c.gpu_ns_per_query = {1.0, 5.0, 1.0, 1.0};
+  c.cpu_ns_per_query = {2.0, 2.0, 2.0, 2.0};
+  const size_t x = RoutingBackend::crossover_from(c);
+  EXPECT_GT(x, 2000u);
+  EXPECT_LE(x, 4000u);
+}
+
 TEST(RoutingBackendTest, CalibratesAtTheFirstCallWithoutPrepare) {
   const Tables t = make_tables();
   RoutingBackend b(std::make_unique<DoubleGpu>(), std::make_unique<SlowCpu>(),
