@@ -49,7 +49,8 @@ Status read_batch(Section s, BatchConfig& c) {
   ENRICHD_CONFIG_TRY(s.get("linger_ms", c.linger_ms, 0, 60'000));
   ENRICHD_CONFIG_TRY(s.get("max_message_bytes", c.max_message_bytes, 1, 64 << 20));
   ENRICHD_CONFIG_TRY(s.get("queue_depth", c.queue_depth, 1, 1024));
-  return s.check_unknown({"max_events", "linger_ms", "max_message_bytes", "queue_depth"});
+  ENRICHD_CONFIG_TRY(s.get("workers", c.workers, 1, 256));
+  return s.check_unknown({"max_events", "linger_ms", "max_message_bytes", "queue_depth", "workers"});
 }
 
 // An event-time bound: epoch milliseconds, or an RFC 3339 date-time string.

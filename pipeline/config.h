@@ -28,6 +28,10 @@ struct BatchConfig {
   int64_t linger_ms = 100;     // how long a source waits to fill a batch
   int64_t max_message_bytes = 1 << 20;
   int64_t queue_depth = 4;  // batches in flight between stages
+  // Threads that parse, filter, enrich and encode batches side by side (loads still reach the sink in
+  // source order). Parsing is the ceiling of a node: more workers than cores minus two (source, sink)
+  // buys nothing.
+  int64_t workers = 1;
 };
 
 struct FilterConfig {

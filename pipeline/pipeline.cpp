@@ -22,6 +22,7 @@
 #include "pipeline/event_filter.h"
 #include "pipeline/load_job.h"
 #include "pipeline/offset_store.h"
+#include "pipeline/ordered_handoff.h"
 
 namespace enrichd {
 namespace {
@@ -360,8 +361,9 @@ CheckReport Pipeline::check(const Config& config) {
   line("filter", fmt::format("include actions [{}], exclude actions [{}]",
                              fmt::join(config.filter.include_actions, ", "),
                              fmt::join(config.filter.exclude_actions, ", ")));
-  line("batch", fmt::format("up to {} messages, linger {} ms, queue depth {}", config.batch.max_events,
-                            config.batch.linger_ms, config.batch.queue_depth));
+  line("batch",
+       fmt::format("up to {} messages, linger {} ms, queue depth {}, {} worker(s)", config.batch.max_events,
+                   config.batch.linger_ms, config.batch.queue_depth, config.batch.workers));
   if (config.metrics.listen.empty()) {
     line("metrics", "off (no [metrics] listen)");
   } else if (auto note = check_listen_address(config.metrics.listen); note) {
@@ -376,11 +378,13 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
                      std::atomic<bool>* reload_request) {
   BoundedQueue<SourceBatch> raw_queue(static_cast<size_t>(config_.batch.queue_depth));
   BoundedQueue<LoadJob> load_queue(static_cast<size_t>(config_.batch.queue_depth));
+  OrderedHandoff<LoadJob> handoff(load_queue);
   FailureLatch failure;
   auto fail = [&](Status s) {
     failure.fail(std::move(s));
     raw_queue.abort();
     load_queue.abort();
+    handoff.abort();
   };
   std::atomic<bool> source_stop{false};
 
@@ -388,6 +392,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     const auto linger = std::chrono::milliseconds(config_.batch.linger_ms);
     auto last_message = Clock::now();
     uint64_t consumed = 0;
+    uint64_t seq = 0;  // the order the workers hand their loads to the sink in
     while (!stop.load() && !source_stop.load()) {
       size_t want = static_cast<size_t>(config_.batch.max_events);
       if (limits.max_messages > 0) {
@@ -413,12 +418,17 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       consumed += batch.size();
       stats_.source.messages.add(batch.size());
       stats_.source.bytes.add(batch.payload_bytes());
+      item.seq = seq++;
       if (!raw_queue.push(std::move(item))) break;
     }
     raw_queue.close();
   });
 
-  std::thread worker_thread([&] {
+  // Workers: each takes the next batch and runs parse, filter, enrich and encode on it; the loads reach
+  // the sink in source order (OrderedHandoff), so several workers change throughput, never offsets.
+  const size_t worker_count = static_cast<size_t>(config_.batch.workers);
+  std::atomic<size_t> workers_running{worker_count};
+  auto worker = [&] {
     EventParser parser(
         ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
                       .ts_unit = config_.schema.ts_unit});
@@ -480,10 +490,12 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
         job = make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table,
                             source_->topic(), join_tables);
       }
-      if (!load_queue.push(std::move(*job))) break;
+      if (!handoff.deliver(item->seq, std::move(job))) break;
     }
-    load_queue.close();
-  });
+    if (workers_running.fetch_sub(1) == 1) load_queue.close();  // the last one out
+  };
+  std::vector<std::thread> worker_threads;
+  for (size_t w = 0; w < worker_count; ++w) worker_threads.emplace_back(worker);
 
   // The reference-data watcher: SIGHUP (checked every 100 ms) reloads every table (those from a database
   // through the refresher); every geo_poll_ms, a change of a table's files that has held still for one
@@ -591,7 +603,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
   }
   source_stop = true;
   source_thread.join();
-  worker_thread.join();
+  for (std::thread& t : worker_threads) t.join();
   {
     std::lock_guard lock(watch_mu);
     watch_done = true;

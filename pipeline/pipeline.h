@@ -37,6 +37,7 @@ struct FileStamp {
 struct SourceBatch {
   RawBatch raw;
   std::vector<PartitionStart> starts;
+  uint64_t seq = 0;  // 0, 1, 2, ... in the order the source read them
 };
 
 struct RunLimits {
