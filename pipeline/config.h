@@ -71,6 +71,9 @@ struct SinkConfig {
   // Retries after a failed load; backoff 0.2 s doubling to 10 s, so 20 rides out ~2.5 minutes of outage
   // (consumption pauses meanwhile: the queues fill and the source blocks).
   int64_t load_retries = 20;
+  // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
+  // through the same one (partition mod K), so its offset ranges commit in order.
+  int64_t connections = 1;
 };
 
 // How events are read (the default engagement schema's fields).

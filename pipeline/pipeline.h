@@ -17,6 +17,7 @@
 #include "pipeline/config.h"
 #include "pipeline/memsql_sink.h"
 #include "pipeline/metrics_server.h"
+#include "pipeline/parallel_sink.h"
 #include "pipeline/probes.h"
 #include "pipeline/source.h"
 
@@ -129,7 +130,7 @@ class Pipeline {
   std::shared_ptr<const CategoryState> categories_;
   std::vector<FileStamp> category_stamps_;  // of the category file(s) as first loaded
   std::unique_ptr<EnrichBackend> backend_;
-  std::unique_ptr<MemsqlSink> sink_;
+  std::unique_ptr<ParallelSink> sink_;
   std::unique_ptr<Source> source_;
   PipelineStats stats_;
 };
