@@ -58,7 +58,8 @@ class ParallelSink {
   // Starts one thread per connection, each with a queue of `queue_depth` job parts.
   void start(size_t queue_depth, OnLoaded on_loaded, OnFailure on_failure);
   // Splits `job` by connection and queues the parts, blocking while a queue is full. False once a
-  // connection failed or abort() was called (the job is then dropped, never acknowledged).
+  // connection failed or abort() was called (the job is then dropped, never acknowledged). Called from
+  // one thread only. What is held is bounded: per connection, its queue and the job it is loading.
   bool submit(LoadJob job);
   // Lets every connection load and commit what is queued, then joins the threads. Returns the first
   // failure (after which the other connections stopped once their load in progress ended).
