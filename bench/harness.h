@@ -55,6 +55,8 @@ struct HarnessOptions {
   int mmdb_rounds = 3;
 
   // Load into the database through the sink (and the raw LOAD DATA baseline) instead of the null sink.
+  // Then also the parallel load: the same rows through sink.connections connections, beside raw LOAD DATA
+  // over one plain connection.
   bool load = false;
   SinkConfig sink;
 
@@ -90,6 +92,23 @@ struct LoadReport {
   double raw_seconds = 0;   // raw LOAD DATA of the same rows, one plain autocommit connection
   uint64_t raw_rows = 0;
 };
+
+// With --load, after the passes: the rows of the first batches (at most kParallelLoadBytes of them),
+// encoded once, loaded `rounds` times each way, taking turns: raw LOAD DATA over one plain autocommit
+// connection into `raw_table`, and through ParallelSink with `connections` connections into `table`
+// (one transaction per batch, the batches dealt to the connections in turn). Wall-clock seconds, summed
+// over the rounds; tables of its own (<table>_parallel, <table>_parallel_raw).
+struct ParallelLoadReport {
+  std::string table, raw_table;
+  int connections = 0;
+  int rounds = 0;
+  size_t batches = 0;
+  uint64_t rows = 0;   // per round
+  uint64_t bytes = 0;  // per round: rows and dead letters
+  double sink_seconds = 0;
+  double raw_seconds = 0;
+};
+inline constexpr uint64_t kParallelLoadBytes = uint64_t{96} << 20;
 
 struct OverheadReport {
   double worker_seconds = 0;    // summed wall time of the workers' batch loops
@@ -166,6 +185,7 @@ struct BenchReport {
   DataReport data;
   std::vector<RunReport> runs;
   std::vector<MmdbFamilyReport> mmdb;
+  std::optional<ParallelLoadReport> parallel_load;  // with --load
 };
 
 // Prepares the data, runs every backend, then the baselines. A failure to start (bad file, backend not

@@ -352,6 +352,27 @@ std::string format_json(const BenchReport& rep) {
     j.end_array().end_object();
   }
   j.end_array().end_object();
+  if (rep.parallel_load) {
+    const ParallelLoadReport& p = *rep.parallel_load;
+    const double sink_rate = per_s(static_cast<double>(p.rows) * p.rounds, p.sink_seconds);
+    const double raw_rate = per_s(static_cast<double>(p.rows) * p.rounds, p.raw_seconds);
+    j.begin_object("parallel_load")
+        .str("table", p.table)
+        .str("raw_table", p.raw_table)
+        .num("connections", p.connections)
+        .num("rounds", p.rounds)
+        .num("batches", static_cast<uint64_t>(p.batches))
+        .num("rows", p.rows)
+        .num("bytes", p.bytes)
+        .real("sink_seconds", p.sink_seconds)
+        .real("sink_rows_per_s", sink_rate)
+        .real("raw_seconds", p.raw_seconds)
+        .real("raw_rows_per_s", raw_rate)
+        .real("ratio_sink_to_raw", per_s(sink_rate, raw_rate))
+        .end_object();
+  } else {
+    j.null("parallel_load");
+  }
   j.end_object();
   return j.take();
 }
@@ -439,6 +460,20 @@ std::string format_text(const BenchReport& rep) {
           l.table, l.rows, l.dead_letters, si(sink_rate, "rows/s"), l.sink_seconds, l.raw_table,
           si(raw_rate, "rows/s"), l.raw_seconds, per_s(sink_rate, raw_rate));
     }
+  }
+  if (rep.parallel_load) {
+    const ParallelLoadReport& p = *rep.parallel_load;
+    const double sink_rate = per_s(static_cast<double>(p.rows) * p.rounds, p.sink_seconds);
+    const double raw_rate = per_s(static_cast<double>(p.rows) * p.rounds, p.raw_seconds);
+    fmt::format_to(out,
+                   "\nparallel load into '{}' and '{}' ({} batches, {} rows, {:.1f} MB, {} rounds each way, "
+                   "taking turns):\n"
+                   "  {:<36} {:>16} ({:.3f} s)\n"
+                   "  {:<36} {:>16} ({:.3f} s)  {:.2f}x raw\n",
+                   p.table, p.raw_table, p.batches, p.rows, static_cast<double>(p.bytes) / 1e6, p.rounds,
+                   "raw LOAD DATA, 1 plain connection", si(raw_rate, "rows/s"), p.raw_seconds,
+                   fmt::format("sink, {} connection{}", p.connections, p.connections == 1 ? "" : "s"),
+                   si(sink_rate, "rows/s"), p.sink_seconds, per_s(sink_rate, raw_rate));
   }
   for (const MmdbFamilyReport& f : rep.mmdb) {
     fmt::format_to(out,

@@ -105,6 +105,13 @@ Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open(const SinkConfig& config, s
   return sink;
 }
 
+Result<std::unique_ptr<MemsqlSink>> MemsqlSink::open_another() const {
+  auto conn = MysqlConnection::connect(dsn_);
+  if (!conn) return conn.status().with_context("config key 'sink.dsn'");
+  return std::unique_ptr<MemsqlSink>(
+      new MemsqlSink(config_, dsn_, std::move(conn).value(), group_, topic_, fenced_, probe_));
+}
+
 Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, bool fenced) {
   auto dsn = parse_mysql_dsn(config.dsn);
   if (!dsn) return dsn.status().with_context("config key 'sink.dsn'");

@@ -25,6 +25,10 @@ class MemsqlSink {
   static Result<std::unique_ptr<MemsqlSink>> open(const SinkConfig& config, std::string group,
                                                   std::string topic, bool fenced, SinkProbe* probe = nullptr);
 
+  // Another sink like this one on a connection of its own, without the table checks open() made (for
+  // parallel loading: pipeline/parallel_sink.h). Errors name sink.dsn.
+  Result<std::unique_ptr<MemsqlSink>> open_another() const;
+
   // What open() checks, changing nothing: the database answers, and each table that exists has every
   // column (one that does not is fine when create_table allows creating it). Returns a line per table.
   static Result<std::vector<std::string>> check(const SinkConfig& config, bool fenced);

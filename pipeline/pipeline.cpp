@@ -272,10 +272,14 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   spdlog::info("backend: {}", p->backend_->describe());
 
   const bool fenced = fenced_delivery(config);
-  auto sink =
-      MemsqlSink::open(config.sink, config.source.group, source_name(config), fenced, &p->stats_.sink);
+  // Kafka offsets (stored or committed) must advance in order per partition; a file replay has none.
+  const auto spread = config.source.kind == SourceKind::kKafka ? ParallelSink::Spread::kByPartition
+                                                               : ParallelSink::Spread::kRoundRobin;
+  auto sink = ParallelSink::open(config.sink, config.source.group, source_name(config), fenced, spread,
+                                 &p->stats_.sink);
   if (!sink) return sink.status();
   p->sink_ = std::move(sink).value();
+  if (p->sink_->connections() > 1) spdlog::info("sink: {} connections", p->sink_->connections());
 
   std::unique_ptr<OffsetStore> offsets;
   if (fenced) {
@@ -317,8 +321,9 @@ CheckReport Pipeline::check(const Config& config) {
   auto dsn = parse_mysql_dsn(config.sink.dsn);
   auto tables = MemsqlSink::check(config.sink, fenced);
   if (tables) {
-    line("sink", fmt::format("table '{}' in database '{}' at {} as '{}'", config.sink.table,
-                             dsn ? dsn->database : "?", dsn ? dsn->address() : "?", dsn ? dsn->user : "?"));
+    line("sink", fmt::format("table '{}' in database '{}' at {} as '{}', {} connection{}", config.sink.table,
+                             dsn ? dsn->database : "?", dsn ? dsn->address() : "?", dsn ? dsn->user : "?",
+                             config.sink.connections, config.sink.connections == 1 ? "" : "s"));
     for (const auto& note : *tables) line("", note);
   } else {
     error(tables.status());
@@ -385,8 +390,37 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     raw_queue.abort();
     load_queue.abort();
     handoff.abort();
+    sink_->abort();
   };
   std::atomic<bool> source_stop{false};
+
+  // The sink's connections (parallel_sink.h) load and commit (with the fenced offsets in exactly-once
+  // mode); after each commit the connection's thread acknowledges the offsets to the source, which
+  // commits them to Kafka too (for lag monitoring, and what at-least-once relies on). Acknowledgements
+  // are made one at a time; each partition's come in order, as it always loads on the same connection.
+  std::mutex ack_mu;
+  uint64_t commit_failures = 0;
+  auto on_loaded = [&](const LoadJob& job, const std::vector<int32_t>& fenced_out) {
+    for (int32_t partition : fenced_out) {
+      source_->request_reseek(partition);
+      stats_.sink.fenced_out.add();
+    }
+    std::vector<PartitionOffset> next_offsets;
+    for (const auto& seg : job.segments) next_offsets.push_back({seg.partition, seg.next_offset});
+    stats_.sink.rows_loaded.add(job.row_count());
+    stats_.sink.dead_letters_stored.add(job.dead_letter_count());
+    stats_.last_commit_ns = now_ns();
+    std::lock_guard lock(ack_mu);
+    if (Status s = source_->acknowledge(next_offsets); !s) {
+      // The rows are in the database; a failed Kafka commit (routine during a rebalance) only means
+      // re-delivery under at-least-once and a stale lag figure under exactly-once. Logged sparingly.
+      if (commit_failures++ % 100 == 0) {
+        spdlog::warn("{} (rows are loaded; {} Kafka commits failed so far)", s.message(), commit_failures);
+      }
+    }
+  };
+  sink_->start(static_cast<size_t>(config_.batch.queue_depth), on_loaded,
+               [&](const Status& s) { fail(s.with_context("sink")); });
 
   std::thread source_thread([&] {
     const auto linger = std::chrono::milliseconds(config_.batch.linger_ms);
@@ -561,46 +595,13 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     }
   });
 
-  // The sink runs here: load and commit (with the fenced offsets in exactly-once mode), then commit the
-  // offsets to Kafka too (for lag monitoring, and what at-least-once relies on).
-  std::map<int32_t, uint64_t> stale_through_epoch;  // work of these epochs was fenced out: drop it
-  std::vector<int32_t> fenced_out;
-  uint64_t commit_failures = 0;
+  // Hands the encoded jobs to the sink's connections, blocking while the connection a job goes to is busy
+  // (backpressure reaches the source through the queues). At the end every connection drains and commits
+  // what it holds; after a failure they stop once their load in progress ended.
   while (auto job = load_queue.pop()) {
-    std::erase_if(job->segments, [&](const PartitionSegment& seg) {
-      auto it = stale_through_epoch.find(seg.partition);
-      return it != stale_through_epoch.end() && seg.epoch <= it->second;
-    });
-    std::map<int32_t, uint64_t> epochs;
-    for (const auto& seg : job->segments) epochs[seg.partition] = seg.epoch;
-    Status loaded;
-    {
-      ScopedTimer timer(stats_.sink.duration);
-      loaded = sink_->load(*job, fenced_out);
-    }
-    if (!loaded) {
-      fail(loaded.with_context("sink"));
-      break;
-    }
-    for (int32_t partition : fenced_out) {
-      // Another member loaded this range: this one's work on the partition up to now is void.
-      stale_through_epoch[partition] = epochs[partition];
-      source_->request_reseek(partition);
-      stats_.sink.fenced_out.add();
-    }
-    std::vector<PartitionOffset> next_offsets;
-    for (const auto& seg : job->segments) next_offsets.push_back({seg.partition, seg.next_offset});
-    stats_.sink.rows_loaded.add(job->row_count());
-    stats_.sink.dead_letters_stored.add(job->dead_letter_count());
-    stats_.last_commit_ns = now_ns();
-    if (Status s = source_->acknowledge(next_offsets); !s) {
-      // The rows are in the database; a failed Kafka commit (routine during a rebalance) only means
-      // re-delivery under at-least-once and a stale lag figure under exactly-once. Logged sparingly.
-      if (commit_failures++ % 100 == 0) {
-        spdlog::warn("{} (rows are loaded; {} Kafka commits failed so far)", s.message(), commit_failures);
-      }
-    }
+    if (!sink_->submit(std::move(*job))) break;
   }
+  (void)sink_->finish();  // a connection's failure already went to fail()
   source_stop = true;
   source_thread.join();
   for (std::thread& t : worker_threads) t.join();

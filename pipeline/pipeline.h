@@ -19,6 +19,7 @@
 #include "pipeline/join_table.h"
 #include "pipeline/memsql_sink.h"
 #include "pipeline/metrics_server.h"
+#include "pipeline/parallel_sink.h"
 #include "pipeline/probes.h"
 #include "pipeline/source.h"
 
@@ -133,7 +134,7 @@ class Pipeline {
   std::vector<std::unique_ptr<JoinTable>> joins_;    // [0]: the category join
   std::vector<std::vector<FileStamp>> join_stamps_;  // of each join's file(s) as first loaded
   std::unique_ptr<EnrichBackend> backend_;
-  std::unique_ptr<MemsqlSink> sink_;
+  std::unique_ptr<ParallelSink> sink_;
   std::unique_ptr<Source> source_;
   PipelineStats stats_;
 };

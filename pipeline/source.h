@@ -41,7 +41,8 @@ class Source {
                             std::chrono::milliseconds linger, const std::atomic<bool>& stop) = 0;
   virtual bool end_of_input() const = 0;
 
-  // Called by the sink thread, in batch order, after the DB commit of everything before these offsets.
+  // Called by the sink (one call at a time, from any of its connection threads) after the DB commit of
+  // everything of these partitions before these offsets; each partition's calls come in order.
   virtual Status acknowledge(const std::vector<PartitionOffset>& next_offsets) = 0;
 
   // Leaves cleanly (for Kafka: leaves the group). Called once, after the last acknowledge.

@@ -23,6 +23,7 @@ struct BenchCliOptions {
   bool no_filter = false;
   std::string config_path;
   std::string dsn;
+  int64_t connections = 1;
   std::string table;
   bool json = false;
   std::string log_level = "warn";
@@ -97,6 +98,7 @@ int bench(BenchCliOptions& o, const CLI::App& cmd) {
   }
   if (o.no_filter) h.filter = FilterConfig{};
   if (!o.dsn.empty()) h.sink.dsn = o.dsn;
+  if (cmd.count("--connections") > 0) h.sink.connections = o.connections;
   if (!o.table.empty()) {
     h.sink.table = o.table;
     h.sink.dead_letter_table = o.table + "_dead_letters";
@@ -180,6 +182,10 @@ void add_bench_command(CLI::App& app, Action& action) {
   cmd->add_flag("--load", o->h.load,
                 "Load the rows into the database through the sink (and measure raw LOAD DATA beside it)");
   cmd->add_option("--dsn", o->dsn, "Database for --load: mysql://user[:password]@host[:port]/database");
+  cmd->add_option("--connections", o->connections,
+                  "With --load, also load the same rows over this many sink connections beside raw LOAD DATA "
+                  "(default: the config's sink.connections, else 1)")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--table", o->table, "Table for --load (default enrichd_bench; raw baseline: <table>_raw)");
   cmd->add_option("-c,--config", o->config_path, "An enrichd run config: its sink, and defaults for the rest")
       ->check(CLI::ExistingFile);

@@ -256,8 +256,8 @@ TEST(EnrichdBench, LoadPutsTheRowsInTheDatabaseBesideRawLoadData) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
   const std::string table = "bench_" + std::to_string(std::random_device{}());
   Bench b;
-  std::vector<std::string> args = {"--events", "20000",    "--repeat", "1",  "--load",
-                                   "--dsn",    test_dsn(), "--table",  table};
+  std::vector<std::string> args = {"--events", "20000", "--repeat",      "1", "--load", "--dsn", test_dsn(),
+                                   "--table",  table,   "--connections", "2"};
   args.insert(args.end(), kSmallTables.begin(), kSmallTables.end());
   ASSERT_NO_FATAL_FAILURE(run_bench(b, args));
   check_runs(b, 20000, 0);
@@ -272,17 +272,30 @@ TEST(EnrichdBench, LoadPutsTheRowsInTheDatabaseBesideRawLoadData) {
   EXPECT_GT(num(run, {"load", "sink_rows_per_s"}), 0);
   EXPECT_GT(num(run, {"load", "raw_rows_per_s"}), 0);
   EXPECT_GT(num(run, {"load", "ratio_sink_to_raw"}), 0);
+  // The same rows again over 2 sink connections and over one plain one, into tables of their own.
+  simdjson::dom::element parallel;
+  ASSERT_EQ(b.doc["parallel_load"].get(parallel), simdjson::SUCCESS);
+  EXPECT_EQ(num(parallel, {"connections"}), 2);
+  EXPECT_EQ(num(parallel, {"rounds"}), 1);
+  EXPECT_EQ(num(parallel, {"batches"}), 2);
+  EXPECT_EQ(num(parallel, {"rows"}), rows);
+  EXPECT_EQ(str(parallel, {"table"}), table + "_parallel");
+  EXPECT_EQ(str(parallel, {"raw_table"}), table + "_parallel_raw");
+  EXPECT_GT(num(parallel, {"sink_rows_per_s"}), 0);
+  EXPECT_GT(num(parallel, {"raw_rows_per_s"}), 0);
+  EXPECT_GT(num(parallel, {"ratio_sink_to_raw"}), 0);
 
   auto db = connect_test_db();
   ASSERT_NE(db, nullptr);
-  for (const std::string& t : {table, table + "_raw"}) {
+  for (const std::string& t : {table, table + "_raw", table + "_parallel", table + "_parallel_raw"}) {
     auto count = db->query("SELECT COUNT(*), COUNT(DISTINCT event_id), COUNT(country_code) FROM `" + t + "`");
     ASSERT_TRUE(count) << count.status().message();
     EXPECT_EQ(std::stod((*count)[0][0]), rows) << t;
     EXPECT_EQ(std::stod((*count)[0][1]), rows) << t << ": every event once";
     EXPECT_GT(std::stod((*count)[0][2]), 0) << t << ": rows are enriched";
   }
-  for (const std::string& t : {table, table + "_raw", table + "_dead_letters"}) {
+  for (const std::string& t : {table, table + "_raw", table + "_dead_letters", table + "_parallel",
+                               table + "_parallel_raw", table + "_parallel_dead_letters"}) {
     (void)db->execute("DROP TABLE IF EXISTS `" + t + "`");
   }
 }

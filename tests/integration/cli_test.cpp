@@ -64,6 +64,14 @@ TEST_F(EnrichdCli, UnknownSectionAndBadTypesAreNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'sink.delivery' is 'twice'"), std::string::npos) << r.err;
 
+  r = run_with(config("mysql://root@127.0.0.1:1/enrichd") + "connections = 0\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'sink.connections' is 0, must be between 1 and 64"), std::string::npos) << r.err;
+
+  r = run_with(config("mysql://root@127.0.0.1:1/enrichd") + "compression = \"gzip\"\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'sink.compression' is 'gzip', but MySQL and MariaDB"), std::string::npos) << r.err;
+
   r = run_with(config("mysql://root@127.0.0.1:1/enrichd") + "offsets_table = \"x;drop\"\n");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'sink.offsets_table' is 'x;drop'"), std::string::npos) << r.err;

@@ -2,7 +2,8 @@
 // (scripts/mariadb-stop), keeps producing, starts it again on the same datadir and port
 // (scripts/mariadb-start --keep-data), and checks that enrichd rode it out: every event loaded exactly
 // once, offsets stored, a clean exit. Its own executable, run serially (it takes the shared test database
-// away from every other test while it runs).
+// away from every other test while it runs). The run loads over 3 connections (sink.connections), one
+// per partition, so each connection rides the outage out on its own.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -75,6 +76,7 @@ category_csv = "pins.csv"
 dsn = "{}"
 table = "{}"
 delivery = "exactly-once"
+connections = 3
 )",
                          (*broker)->bootstrap_servers(), topic, group, test_dsn(), table));
 
@@ -82,7 +84,7 @@ delivery = "exactly-once"
   ASSERT_TRUE(wait_until([&] { return joined_group(run); }, 60s, 100ms)) << run.stderr_text();
   auto db = connect_test_db();
   ASSERT_TRUE(db);
-  ASSERT_TRUE(produce_all((*broker)->bootstrap_servers(), topic, events(1, 2000)));
+  ASSERT_TRUE(produce_all((*broker)->bootstrap_servers(), topic, events(1, 2000), {0, 1, 2}));
   ASSERT_TRUE(wait_until([&] { return count_rows(*db, table) == "2000/2000"; }, 60s, 200ms))
       << count_rows(*db, table) << "\n"
       << run.stderr_text();
@@ -92,7 +94,8 @@ delivery = "exactly-once"
   const auto outage_start = std::chrono::steady_clock::now();
   ASSERT_EQ(run_script("mariadb-stop", db_dir), 0);
   for (int round = 0; round < 4; ++round) {
-    ASSERT_TRUE(produce_all((*broker)->bootstrap_servers(), topic, events(2001 + round * 500, 500)));
+    ASSERT_TRUE(
+        produce_all((*broker)->bootstrap_servers(), topic, events(2001 + round * 500, 500), {0, 1, 2}));
     std::this_thread::sleep_for(5s);
   }
   std::this_thread::sleep_until(outage_start + 30s);

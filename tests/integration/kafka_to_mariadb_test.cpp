@@ -34,7 +34,7 @@ class KafkaToMariadb : public ::testing::Test {
     auto broker = MockBroker::start();
     ASSERT_TRUE(broker) << broker.status().message();
     broker_ = std::move(broker).value();
-    ASSERT_TRUE(broker_->create_topic(topic_, kPartitions));
+    ASSERT_TRUE(broker_->create_topic(topic_, partitions_));
     dir_ = make_temp_dir("enrichd-it");
     write_file(dir_ + "/geo.csv", test_geo_csv());
     write_file(dir_ + "/pins.csv", test_pins_csv());
@@ -177,7 +177,7 @@ table = "{}"
   int64_t committed_total() {
     int64_t total = 0;
     for (const auto& [p, off] :
-         committed_offsets(broker_->bootstrap_servers(), group_, topic_, kPartitions)) {
+         committed_offsets(broker_->bootstrap_servers(), group_, topic_, partitions_)) {
       if (off >= 0) total += off;
     }
     return total;
@@ -189,7 +189,28 @@ table = "{}"
     return args;
   }
 
+  // Switches this test to a new topic of `partitions` partitions (SetUp made one of kPartitions).
+  void use_topic(const std::string& topic, int partitions) {
+    ASSERT_TRUE(broker_->create_topic(topic, partitions));
+    std::string config = read_file(dir_ + "/enrichd.toml");
+    const std::string old_line = "topic = \"" + topic_ + "\"";
+    config.replace(config.find(old_line), old_line.size(), "topic = \"" + topic + "\"");
+    write_file(dir_ + "/enrichd.toml", config);
+    topic_ = topic;
+    partitions_ = partitions;
+  }
+
+  // The next offset stored for one partition (-1: claimed, never loaded; -2: no row).
+  int64_t stored_offset(int32_t partition) {
+    auto rows = db_->query(fmt::format(
+        "SELECT next_offset FROM enrichd_offsets WHERE consumer_group = '{}' AND topic = '{}' AND "
+        "kafka_partition = {}",
+        group_, topic_, partition));
+    return rows && !rows->empty() ? std::stoll((*rows)[0][0]) : -2;
+  }
+
   static constexpr int kPartitions = 3;
+  int partitions_ = kPartitions;
   std::unique_ptr<MysqlConnection> db_;
   std::unique_ptr<MockBroker> broker_;
   // A fresh group per test: offsets stored in the database by earlier runs must not apply to this broker.
@@ -228,6 +249,68 @@ TEST_F(KafkaToMariadb, AtLeastOnceCommitsToKafkaAfterTheDatabase) {
   expect_dead_letters_match_sent();
   EXPECT_EQ(committed_total(), 1000);
   EXPECT_EQ(stored_offsets_total(), 0) << "at-least-once keeps no offsets in the database";
+}
+
+// sink.connections = 3 on a 5-partition topic: partitions 0 and 3 load on connection 0, 1 and 4 on
+// connection 1, 2 alone on connection 2. While a transaction of the test holds partition 2's offsets row,
+// connection 2 waits in its fenced update and the other connections go on loading theirs (until
+// connection 2's queue is full: backpressure then holds the rest; with one connection nothing would
+// load). Once released, every event and every dead letter is in the database exactly once, and every
+// partition's stored offset is its end.
+TEST_F(KafkaToMariadb, ThreeConnectionsLoadSideBySideEveryEventAndDeadLetterOnce) {
+  use_topic("engagements-k3", 5);
+  write_file(dir_ + "/enrichd.toml", read_file(dir_ + "/enrichd.toml") + "connections = 3\n");
+  ChildProcess run(run_args({"--max-messages", "4100"}), dir_);
+  // The offsets rows are claimed when the partitions are assigned; hold partition 2's before any event.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (int32_t p = 0; p < 5; ++p) {
+          if (stored_offset(p) == -2) return false;
+        }
+        return true;
+      },
+      60s, 20ms))
+      << run.stderr_text();
+  EXPECT_NE(run.stderr_text().find("sink: 3 connections"), std::string::npos) << run.stderr_text();
+  auto holder = connect_test_db();
+  ASSERT_TRUE(holder);
+  ASSERT_TRUE(holder->execute("START TRANSACTION"));
+  ASSERT_TRUE(
+      holder->query(fmt::format("SELECT next_offset FROM enrichd_offsets WHERE consumer_group = '{}' "
+                                "AND topic = '{}' AND kafka_partition = 2 FOR UPDATE",
+                                group_, topic_)));
+
+  // First partition 2 alone, until its connection waits in the fenced update; then every partition.
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(100), {2}));
+  const auto waiting_fences = [&] {
+    auto rows = db_->query(
+        "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'UPDATE `enrichd_offsets`%" +
+        topic_ + "%kafka_partition = 2 AND%'");
+    return rows && !rows->empty() ? std::stoll((*rows)[0][0]) : -1;
+  };
+  ASSERT_TRUE(wait_until([&] { return waiting_fences() == 1; }, 30s, 20ms)) << run.stderr_text();
+  ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, make_messages(4000), {0, 1, 2, 3, 4}));
+  const bool others_loaded = wait_until(
+      [&] {
+        for (int32_t p : {0, 1, 3, 4}) {
+          if (stored_offset(p) <= 0) return false;
+        }
+        return true;
+      },
+      30s, 20ms);
+  EXPECT_TRUE(others_loaded) << "the other connections did not load while partition 2's waited";
+  EXPECT_EQ(stored_offset(2), -1) << "partition 2 loaded while its offsets row was held";
+  ASSERT_TRUE(holder->execute("COMMIT"));
+
+  ASSERT_EQ(run.wait(90s), 0) << run.stderr_text();
+  expect_table_matches_sent();
+  expect_dead_letters_match_sent();
+  EXPECT_EQ(stored_offsets_total(), 4100);
+  // Per partition: loaded to its end, and Kafka's committed offset followed the database's.
+  for (const auto& [p, committed] : committed_offsets(broker_->bootstrap_servers(), group_, topic_, 5)) {
+    EXPECT_EQ(stored_offset(p), p == 2 ? 900 : 800) << "partition " << p;
+    EXPECT_EQ(committed, p == 2 ? 900 : 800) << "partition " << p;
+  }
 }
 
 // SIGTERM while events are still being produced: the run stops consuming, loads and commits what it
@@ -366,9 +449,9 @@ TEST_F(KafkaToMariadb, MetricsScrapedDuringARunMatchWhatWasSent) {
   ASSERT_EQ(run.wait(30s), 0) << run.stderr_text();
 }
 
-// kill -9 at random moments while events flow (during group joins, mid-batch, between loads), restart
-// each time, and at the end every event is in the table once and every broken message once in the
-// dead-letter table: offsets are stored in the same transaction as the rows.
+// kill -9 at random moments while events flow (during group joins, mid-batch, between loads, over one
+// connection or three), restart each time, and at the end every event is in the table once and every broken
+// message once in the dead-letter table: offsets are stored in the same transaction as the rows.
 TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
   // Small batches, so that a run loads in many transactions and a kill can land between or inside them.
   std::string config = read_file(dir_ + "/enrichd.toml");
@@ -379,6 +462,9 @@ TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
   int64_t committed_before = 0;
   int rounds_that_loaded = 0;
   for (int round = 0; round < 10; ++round) {
+    // Odd rounds load over 3 connections (sink.connections), even ones over 1: the stored offsets are per
+    // partition, so a restart with another K resumes exactly where the last commit of each partition was.
+    write_file(dir_ + "/enrichd.toml", config + (round % 2 ? "connections = 3\n" : ""));
     const auto messages = make_messages(800);
     ASSERT_TRUE(produce_all(broker_->bootstrap_servers(), topic_, messages));
     produced += messages.size();
@@ -402,6 +488,7 @@ TEST_F(KafkaToMariadb, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
   // The kills must have hit runs in the middle of loading, or this test proves nothing.
   EXPECT_GE(rounds_that_loaded, 3);
   // What the killed runs committed is exactly what the stored offsets say; the last run loads the rest.
+  write_file(dir_ + "/enrichd.toml", config + "connections = 3\n");
   const int64_t remaining = static_cast<int64_t>(produced) - stored_offsets_total();
   ASSERT_GE(remaining, 0);
   if (remaining > 0) {

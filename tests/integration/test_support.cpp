@@ -240,14 +240,16 @@ std::unique_ptr<MysqlConnection> connect_test_db() {
 }
 
 bool produce_all(const std::string& brokers, const std::string& topic,
-                 const std::vector<std::string>& payloads) {
+                 const std::vector<std::string>& payloads, const std::vector<int32_t>& partitions) {
   rd_kafka_t* rk = new_client(RD_KAFKA_PRODUCER, brokers, "");
   if (!rk) return false;
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   bool ok = true;
-  for (const auto& p : payloads) {
-    while (rd_kafka_produce(rkt, -1, RD_KAFKA_MSG_F_COPY, const_cast<char*>(p.data()), p.size(), nullptr, 0,
-                            nullptr) != 0) {
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const std::string& p = payloads[i];
+    const int32_t partition = partitions.empty() ? RD_KAFKA_PARTITION_UA : partitions[i % partitions.size()];
+    while (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, const_cast<char*>(p.data()), p.size(),
+                            nullptr, 0, nullptr) != 0) {
       if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         ok = false;
         break;

@@ -85,9 +85,11 @@ class FifoWriter {
 std::string test_dsn();
 std::unique_ptr<MysqlConnection> connect_test_db();
 
-// Produces each payload to `topic` (any partition) and waits for every delivery; false on any failure.
+// Produces each payload to `topic` and waits for every delivery; false on any failure. Payloads go to
+// any partition (the producer picks), or when `partitions` is not empty, payload i to partition
+// partitions[i mod partitions.size()].
 bool produce_all(const std::string& brokers, const std::string& topic,
-                 const std::vector<std::string>& payloads);
+                 const std::vector<std::string>& payloads, const std::vector<int32_t>& partitions = {});
 
 // The offsets `group` has committed for partitions 0..partitions-1 of `topic` (-1001 where none).
 std::map<int32_t, int64_t> committed_offsets(const std::string& brokers, const std::string& group,

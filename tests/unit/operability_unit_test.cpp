@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include "pipeline/config.h"
 #include "pipeline/kafka_source.h"
@@ -161,6 +162,36 @@ TEST(MetricsConfig, ListenAddressIsCheckedAndNamesTheKey) {
   EXPECT_EQ(parse_config(base + "[log]\nformat = \"json\"\n", "/")->log_format, LogFormat::kJson);
   EXPECT_EQ(parse_config(base + "[enrich]\n", "/").status().is_ok(), false) << "a section given twice";
   EXPECT_EQ(parse_config(base, "/")->enrich.geo_poll_ms, 1000);
+}
+
+// sink.connections: 1 by default, 1..64, an integer; sink.compression: only "none", every other value
+// refused with the reason (MySQL/MariaDB cannot load compressed streams; SingleStore's is untested).
+TEST(SinkConfig, ConnectionsAndCompressionAreCheckedAndNameTheKey) {
+  const std::string base =
+      "[source]\nkind = \"file\"\npath = \"-\"\n[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n"
+      "[sink]\ndsn = \"mysql://root@h/db\"\n";
+  EXPECT_EQ(parse_config(base, "/")->sink.connections, 1);
+  EXPECT_EQ(parse_config(base + "connections = 3\n", "/")->sink.connections, 3);
+  EXPECT_EQ(parse_config(base + "connections = 64\n", "/")->sink.connections, 64);
+  EXPECT_TRUE(parse_config(base + "compression = \"none\"\n", "/"));
+  const std::pair<std::string, std::string> bad[] = {
+      {"connections = 0", "'sink.connections' is 0, must be between 1 and 64"},
+      {"connections = 65", "'sink.connections' is 65, must be between 1 and 64"},
+      {"connections = -2", "'sink.connections' is -2"},
+      {"connections = \"3\"", "'sink.connections' must be an integer"},
+      {"connections = 2.5", "'sink.connections' must be an integer"},
+      {"compression = \"zstd\"", "'sink.compression' is 'zstd', must be \"none\", \"gzip\" or \"lz4\""},
+      {"compression = true", "'sink.compression' must be a string"},
+      {"compression = \"gzip\"", "'sink.compression' is 'gzip', but MySQL and MariaDB"},
+      {"compression = \"lz4\"\ndialect = \"mysql\"", "'sink.compression' is 'lz4', but MySQL and MariaDB"},
+      {"compression = \"gzip\"\ndialect = \"singlestore\"",
+       "'sink.compression' is 'gzip': compressed LOAD DATA streams for SingleStore are not supported yet"},
+  };
+  for (const auto& [line, message] : bad) {
+    auto r = parse_config(base + line + "\n", "/");
+    ASSERT_FALSE(r) << line;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << line << ": " << r.status().message();
+  }
 }
 
 TEST(MetricsConfig, TheExampleConfigHasOnlyKnownKeys) {
