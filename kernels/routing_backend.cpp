@@ -219,6 +219,10 @@ void RoutingBackend::calibrate(LookupOp op, const GeoTableView& geo, const Categ
   // An empty table: nothing to time (both sides answer at once); the CPU serves it, and the first call
   // with a real table calibrates.
   if (gpu_ == nullptr || !has_table(op, geo, categories)) return;
+  // One calibration at a time (several pipeline workers may reach an uncalibrated operation together),
+  // and once per operation.
+  std::lock_guard<std::mutex> one_at_a_time(calibrate_mu_);
+  if (calibrated_[index(op)]) return;
   const std::vector<size_t>& sizes = options_.calibration_sizes;
   if (sizes.empty()) return;
   const Queries q = make_queries(op, geo, categories, sizes.back());

@@ -97,6 +97,7 @@ class RoutingBackend final : public EnrichBackend {
   RoutingOptions options_;
   std::atomic<bool> gpu_lost_{false};
   std::atomic<bool> prepared_once_{false};
+  std::mutex calibrate_mu_;
   mutable std::mutex mutex_;  // stats_ (the hot path reads crossover_ and gpu_lost_ only)
   Stats stats_;
   std::array<std::atomic<size_t>, kLookupOps> crossover_;

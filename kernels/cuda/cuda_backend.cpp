@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -185,13 +186,15 @@ class DeviceTables {
   static constexpr uint64_t kIdleCalls = 16;
   explicit DeviceTables(size_t capacity) : capacity_(capacity) {}
 
-  const Entry* use(const ViewKey& key) {
+  // The copy for `key` (null: none), held by the caller for the whole call: a copy evicted meanwhile by
+  // another caller's call is freed only when the last holder lets go.
+  std::shared_ptr<const Entry> use(const ViewKey& key) {
     ++clock_;
-    const Entry* hit = nullptr;
+    std::shared_ptr<const Entry> hit;
     for (Slot& s : slots_) {
       if (s.entry->view == key) {
         s.last_used = clock_;
-        hit = s.entry.get();
+        hit = s.entry;
       }
     }
     std::erase_if(slots_, [&](const Slot& s) { return clock_ - s.last_used > kIdleCalls; });
@@ -200,13 +203,13 @@ class DeviceTables {
   bool has(const ViewKey& key) const {
     return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.entry->view == key; });
   }
-  const Entry* install(std::unique_ptr<Entry> entry) {
+  std::shared_ptr<const Entry> install(std::unique_ptr<Entry> entry) {
     if (slots_.size() >= capacity_) {
       slots_.erase(std::min_element(slots_.begin(), slots_.end(),
                                     [](const Slot& a, const Slot& b) { return a.last_used < b.last_used; }));
     }
     slots_.push_back({std::move(entry), clock_});
-    return slots_.back().entry.get();
+    return slots_.back().entry;
   }
   void clear() { slots_.clear(); }
   size_t size() const { return slots_.size(); }
@@ -218,7 +221,7 @@ class DeviceTables {
 
  private:
   struct Slot {
-    std::unique_ptr<Entry> entry;
+    std::shared_ptr<const Entry> entry;
     uint64_t last_used = 0;
   };
   size_t capacity_;
@@ -263,13 +266,48 @@ Status smoke_test(int device) {
 
 }  // namespace
 
+// One caller's way through the device: two streams that a batch's chunks alternate between, and their
+// buffers. Calls from several threads each take a lane, so that one batch's copies overlap another's
+// kernels (the copy engines and the SMs work side by side).
+struct Lane {
+  cudaStream_t streams[2] = {nullptr, nullptr};
+  cudaEvent_t done[2] = {nullptr, nullptr};
+  DeviceBuffer device_in[2], device_out[2];
+  PinnedBuffer host_in[2], host_out[2];
+
+  Lane() = default;
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
+  ~Lane() {
+    for (int i = 0; i < 2; ++i) {
+      if (streams[i] != nullptr) {
+        (void)cudaStreamSynchronize(streams[i]);
+        (void)cudaStreamDestroy(streams[i]);
+      }
+      if (done[i] != nullptr) (void)cudaEventDestroy(done[i]);
+    }
+  }
+  Status init() {
+    for (int i = 0; i < 2; ++i) {
+      ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
+      ENRICHD_CUDA_TRY(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+    }
+    return Status::ok();
+  }
+};
+
 struct CudaBackend::Impl {
   CudaOptions options;
   std::string device_name;
   int sm_count = 1;
   size_t shared_limit = 48 * 1024;
-  cudaStream_t streams[2] = {nullptr, nullptr};
-  cudaEvent_t done[2] = {nullptr, nullptr};
+  // The device-resident calls' lane (stream()); staged calls take one from the pool below.
+  Lane device_lane;
+  static constexpr size_t kMaxLanes = 4;
+  std::mutex lanes_mu;
+  std::condition_variable lane_freed;
+  std::vector<std::unique_ptr<Lane>> lanes;
+  std::vector<Lane*> idle_lanes;
 
   std::mutex mutex;  // batches, the caches and the stats
   // One geo table per family in use, plus a prepared one; the join: a few dimensions, plus a prepared one.
@@ -277,8 +315,6 @@ struct CudaBackend::Impl {
   DeviceTables<DeviceGeo<uint64_t>> v6_64{2};
   DeviceTables<DeviceGeo<U128>> v6_128{2};
   DeviceTables<DeviceJoin> join{4};
-  DeviceBuffer device_in[2], device_out[2];
-  PinnedBuffer host_in[2], host_out[2];
   Stats stats;
   uint64_t calls = 0;  // lookups so far, for options.fail_at_call
   std::string broken;  // set by an injected failure: every later call fails with it
@@ -292,12 +328,47 @@ struct CudaBackend::Impl {
 
   ~Impl() {
     (void)set_device(options.device);
-    for (int i = 0; i < 2; ++i) {
-      if (streams[i] != nullptr) (void)destroy_stream(streams[i]);
-      if (done[i] != nullptr) (void)destroy_event(done[i]);
-    }
+    lanes.clear();
     if (upload_stream != nullptr) (void)destroy_stream(upload_stream);
   }
+
+  // A free lane, or a new one while there are fewer than kMaxLanes; else waits for one.
+  Result<Lane*> acquire_lane() {
+    std::unique_lock<std::mutex> lock(lanes_mu);
+    lane_freed.wait(lock, [&] { return !idle_lanes.empty() || lanes.size() < kMaxLanes; });
+    if (!idle_lanes.empty()) {
+      Lane* lane = idle_lanes.back();
+      idle_lanes.pop_back();
+      return lane;
+    }
+    auto lane = std::make_unique<Lane>();
+    if (Status s = lane->init(); !s) return s;
+    lanes.push_back(std::move(lane));
+    return lanes.back().get();
+  }
+  void release_lane(Lane* lane) {
+    {
+      std::lock_guard<std::mutex> lock(lanes_mu);
+      idle_lanes.push_back(lane);
+    }
+    lane_freed.notify_one();
+  }
+  // A lane for one call.
+  class LaneLease {
+   public:
+    explicit LaneLease(Impl& impl) : impl_(impl), lane_(impl.acquire_lane()) {}
+    ~LaneLease() {
+      if (lane_) impl_.release_lane(*lane_);
+    }
+    LaneLease(const LaneLease&) = delete;
+    LaneLease& operator=(const LaneLease&) = delete;
+    Status status() const { return lane_.status(); }
+    Lane& operator*() const { return **lane_; }
+
+   private:
+    Impl& impl_;
+    Result<Lane*> lane_;
+  };
 
   static Status destroy_stream(cudaStream_t s) {
     ENRICHD_CUDA_TRY(cudaStreamSynchronize(s));
@@ -327,10 +398,7 @@ struct CudaBackend::Impl {
     ENRICHD_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, options.device));
     // Keep room for the kernel's own small shared arrays.
     shared_limit = static_cast<size_t>(optin) > 1024 ? static_cast<size_t>(optin) - 1024 : 0;
-    for (int i = 0; i < 2; ++i) {
-      ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
-      ENRICHD_CUDA_TRY(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
-    }
+    if (Status s = device_lane.init(); !s) return s;
     ENRICHD_CUDA_TRY(cudaStreamCreateWithFlags(&upload_stream, cudaStreamNonBlocking));
     return Status::ok();
   }
@@ -338,12 +406,12 @@ struct CudaBackend::Impl {
   // Every lookup starts here (lock held): refuses after an injected failure, and injects one on the
   // options.fail_at_call-th call, as a plain error or, with fail_with_trap, as a kernel that traps (a
   // real sticky device fault: this process's context is unusable afterwards).
-  Status begin_call() {
+  Status begin_call(cudaStream_t stream) {
     if (!broken.empty()) return Status::errorf("cuda: unusable after an earlier failure: {}", broken);
     if (options.fail_at_call == 0 || ++calls != options.fail_at_call) return Status::ok();
     if (options.fail_with_trap) {
-      Status s = cuda::launch_trap(streams[0]);
-      if (s) s = sync_stream(streams[0]);
+      Status s = cuda::launch_trap(stream);
+      if (s) s = sync_stream(stream);
       broken = s ? "an injected trap that did not fault" : s.message();
     } else {
       broken = fmt::format("injected failure at call {} (CudaOptions::fail_at_call)", calls);
@@ -355,17 +423,17 @@ struct CudaBackend::Impl {
 
   // The device search structure for one family, from the cache or uploaded now.
   template <typename HostKey>
-  Result<const SearchTable<DeviceKeyOf<HostKey>>*> geo_table(
+  Result<std::shared_ptr<const DeviceGeo<DeviceKeyOf<HostKey>>>> geo_table(
       DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
-      std::span<const uint32_t> records, uint64_t generation) {
+      std::span<const uint32_t> records, uint64_t generation, cudaStream_t stream) {
     using Key = DeviceKeyOf<HostKey>;
     const ViewKey key = geo_key(starts, records, generation);
     forget_other_form<Key>();
-    if (const DeviceGeo<Key>* hit = cache.use(key)) return &hit->table;
-    auto built = build_geo<Key>(options, key, starts, records, streams[0]);
+    if (auto hit = cache.use(key)) return hit;
+    auto built = build_geo<Key>(options, key, starts, records, stream);
     if (!built) return built.status();
     ++stats.table_uploads;
-    return &cache.install(std::move(built).value())->table;
+    return cache.install(std::move(built).value());
   }
 
   template <typename HostKey>
@@ -459,15 +527,18 @@ struct CudaBackend::Impl {
     return j;
   }
 
-  Result<JoinTable> join_table(const CategoryTableView& view) {
+  // `hold` keeps the device copy alive for the call.
+  Result<JoinTable> join_table(const CategoryTableView& view, cudaStream_t stream,
+                               std::shared_ptr<const DeviceJoin>& hold) {
     const ViewKey key = join_key(view);
-    const DeviceJoin* entry = join.use(key);
+    std::shared_ptr<const DeviceJoin> entry = join.use(key);
     if (entry == nullptr) {
-      auto built = build_join(view, key, streams[0]);
+      auto built = build_join(view, key, stream);
       if (!built) return built.status();
       ++stats.table_uploads;
       entry = join.install(std::move(built).value());
     }
+    hold = entry;
     JoinTable t = entry->table;
     t.slot_walk = options.join_layout == CudaOptions::JoinLayout::kSlots;
     t.has_empty_key = view.has_empty_key;
@@ -554,9 +625,20 @@ struct CudaBackend::Impl {
     return std::clamp(round_up((n + 3) / 4, 4096), kMin, kMax);
   }
 
-  // Chunks alternate between two streams and two sets of buffers: while the device works on one chunk,
-  // the CPU stages the next and unstages the one before.
-  Status run(const Batch& b, size_t n) {
+  // Chunks alternate between the lane's two streams and two sets of buffers: while the device works on
+  // one chunk, the CPU stages the next and unstages the one before. Called with `lock` (the mutex) held:
+  // it is let go for the transfers and kernels (other calls go on meanwhile in other lanes) and taken
+  // again before returning.
+  Status run(const Batch& b, size_t n, Lane& lane, std::unique_lock<std::mutex>& lock) {
+    bool direct = false;
+    lock.unlock();
+    const Status s = run_unlocked(b, n, lane, direct);
+    lock.lock();
+    if (s) ++(direct ? stats.direct_batches : stats.staged_batches);
+    return s;
+  }
+
+  Status run_unlocked(const Batch& b, size_t n, Lane& lane, bool& direct) {
     const Result<bool> in_locked = page_locked(b.in, n * b.in_bytes);
     if (!in_locked) return in_locked.status();
     const Result<bool> out_locked = page_locked(b.out, n * sizeof(uint32_t));
@@ -565,20 +647,20 @@ struct CudaBackend::Impl {
     const size_t in_bytes = direct_in ? b.in_bytes : b.staged_bytes;
     const size_t chunk = std::min(chunk_for(n), n);
     for (int i = 0; i < 2; ++i) {
-      if (Status s = device_in[i].reserve(chunk * in_bytes); !s) return s;
-      if (Status s = device_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
+      if (Status s = lane.device_in[i].reserve(chunk * in_bytes); !s) return s;
+      if (Status s = lane.device_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
       if (!direct_in) {
-        if (Status s = host_in[i].reserve(chunk * in_bytes); !s) return s;
+        if (Status s = lane.host_in[i].reserve(chunk * in_bytes); !s) return s;
       }
       if (!direct_out) {
-        if (Status s = host_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
+        if (Status s = lane.host_out[i].reserve(chunk * sizeof(uint32_t)); !s) return s;
       }
     }
     const size_t chunks = (n + chunk - 1) / chunk;
     auto finish = [&](size_t k) -> Status {
       const size_t slot = k % 2, first = k * chunk, count = std::min(chunk, n - first);
-      ENRICHD_CUDA_TRY(cudaEventSynchronize(done[slot]));
-      if (!direct_out) std::memcpy(b.out + first, host_out[slot].get(), count * sizeof(uint32_t));
+      ENRICHD_CUDA_TRY(cudaEventSynchronize(lane.done[slot]));
+      if (!direct_out) std::memcpy(b.out + first, lane.host_out[slot].get(), count * sizeof(uint32_t));
       return Status::ok();
     };
     auto enqueue_all = [&]() -> Status {
@@ -589,21 +671,21 @@ struct CudaBackend::Impl {
         }
         const void* src = static_cast<const unsigned char*>(b.in) + first * b.in_bytes;
         if (!direct_in) {
-          b.stage(host_in[slot].get(), first, count);
-          src = host_in[slot].get();
+          b.stage(lane.host_in[slot].get(), first, count);
+          src = lane.host_in[slot].get();
         }
-        const cudaStream_t stream = streams[slot];
-        ENRICHD_CUDA_TRY(
-            cudaMemcpyAsync(device_in[slot].get(), src, count * in_bytes, cudaMemcpyHostToDevice, stream));
-        if (Status s =
-                b.launch(device_in[slot].get(), device_out[slot].get<uint32_t>(), count, direct_in, stream);
+        const cudaStream_t stream = lane.streams[slot];
+        ENRICHD_CUDA_TRY(cudaMemcpyAsync(lane.device_in[slot].get(), src, count * in_bytes,
+                                         cudaMemcpyHostToDevice, stream));
+        if (Status s = b.launch(lane.device_in[slot].get(), lane.device_out[slot].get<uint32_t>(), count,
+                                direct_in, stream);
             !s) {
           return s;
         }
-        void* dst = direct_out ? static_cast<void*>(b.out + first) : host_out[slot].get();
-        ENRICHD_CUDA_TRY(cudaMemcpyAsync(dst, device_out[slot].get(), count * sizeof(uint32_t),
+        void* dst = direct_out ? static_cast<void*>(b.out + first) : lane.host_out[slot].get();
+        ENRICHD_CUDA_TRY(cudaMemcpyAsync(dst, lane.device_out[slot].get(), count * sizeof(uint32_t),
                                          cudaMemcpyDeviceToHost, stream));
-        ENRICHD_CUDA_TRY(cudaEventRecord(done[slot], stream));
+        ENRICHD_CUDA_TRY(cudaEventRecord(lane.done[slot], stream));
       }
       for (size_t k = chunks >= 2 ? chunks - 2 : 0; k < chunks; ++k) {
         if (Status s = finish(k); !s) return s;
@@ -613,10 +695,10 @@ struct CudaBackend::Impl {
     const Status s = enqueue_all();
     if (!s) {
       // Nothing may still be copying into the caller's memory once we return.
-      for (cudaStream_t stream : streams) (void)sync_stream(stream);
+      for (cudaStream_t stream : lane.streams) (void)sync_stream(stream);
       return s;
     }
-    ++(direct_in && direct_out ? stats.direct_batches : stats.staged_batches);
+    direct = direct_in && direct_out;
     return Status::ok();
   }
 
@@ -625,14 +707,18 @@ struct CudaBackend::Impl {
     return Status::ok();
   }
 
-  // ---- the three lookups (lock held, device set) ----
+  // ---- the three lookups ----
+  // Called with `lock` (the mutex) held and the device set; `lane` runs the call. Device-resident calls
+  // (device = true) enqueue on the lane's first stream and keep the lock; staged ones let it go while
+  // their chunks travel (run()).
 
-  Status v4_lookup(const GeoTableView& view, const uint32_t* addrs, uint32_t* out, size_t n, bool device) {
-    const auto t = geo_table(v4, view.v4_starts, view.v4_records, view.generation);
+  Status v4_lookup(const GeoTableView& view, const uint32_t* addrs, uint32_t* out, size_t n, bool device,
+                   Lane& lane, std::unique_lock<std::mutex>& lock) {
+    const auto t = geo_table(v4, view.v4_starts, view.v4_records, view.generation, lane.streams[0]);
     if (!t) return t.status();
-    const SearchTable<uint32_t>& table = **t;
+    const SearchTable<uint32_t>& table = (*t)->table;
     if (device) {
-      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), streams[0]);
+      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), lane.streams[0]);
     }
     Batch b;
     b.in = addrs;
@@ -644,16 +730,17 @@ struct CudaBackend::Impl {
       return cuda::launch_geo_search(table, d_in, 1, d_out, count, search_launch(table, count), stream);
     };
     b.out = out;
-    return run(b, n);
+    return run(b, n, lane, lock);
   }
 
-  Status v6_lookup(const GeoTableView& view, const Ipv6* addrs, uint32_t* out, size_t n, bool device) {
+  Status v6_lookup(const GeoTableView& view, const Ipv6* addrs, uint32_t* out, size_t n, bool device,
+                   Lane& lane, std::unique_lock<std::mutex>& lock) {
     if (!view.v6_starts64.empty()) {
-      const auto t = geo_table(v6_64, view.v6_starts64, view.v6_records, view.generation);
+      const auto t = geo_table(v6_64, view.v6_starts64, view.v6_records, view.generation, lane.streams[0]);
       if (!t) return t.status();
-      const SearchTable<uint64_t>& table = **t;
+      const SearchTable<uint64_t>& table = (*t)->table;
       if (device) {
-        return cuda::launch_geo_search(table, addrs, 2, out, n, search_launch(table, n), streams[0]);
+        return cuda::launch_geo_search(table, addrs, 2, out, n, search_launch(table, n), lane.streams[0]);
       }
       // Staged, only the hi words travel (half the bytes); page-locked input travels whole.
       Batch b;
@@ -669,13 +756,13 @@ struct CudaBackend::Impl {
                                        stream);
       };
       b.out = out;
-      return run(b, n);
+      return run(b, n, lane, lock);
     }
-    const auto t = geo_table(v6_128, view.v6_starts, view.v6_records, view.generation);
+    const auto t = geo_table(v6_128, view.v6_starts, view.v6_records, view.generation, lane.streams[0]);
     if (!t) return t.status();
-    const SearchTable<U128>& table = **t;
+    const SearchTable<U128>& table = (*t)->table;
     if (device) {
-      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), streams[0]);
+      return cuda::launch_geo_search(table, addrs, 1, out, n, search_launch(table, n), lane.streams[0]);
     }
     Batch b;
     b.in = addrs;
@@ -687,15 +774,16 @@ struct CudaBackend::Impl {
       return cuda::launch_geo_search(table, d_in, 1, d_out, count, search_launch(table, count), stream);
     };
     b.out = out;
-    return run(b, n);
+    return run(b, n, lane, lock);
   }
 
   Status join_lookup(const CategoryTableView& view, const uint64_t* keys, uint32_t* out, size_t n,
-                     bool device) {
-    const Result<JoinTable> t = join_table(view);
+                     bool device, Lane& lane, std::unique_lock<std::mutex>& lock) {
+    std::shared_ptr<const DeviceJoin> hold;
+    const Result<JoinTable> t = join_table(view, lane.streams[0], hold);
     if (!t) return t.status();
     const JoinTable& table = *t;
-    if (device) return cuda::launch_category_join(table, keys, out, n, sm_count, streams[0]);
+    if (device) return cuda::launch_category_join(table, keys, out, n, sm_count, lane.streams[0]);
     Batch b;
     b.in = keys;
     b.in_bytes = b.staged_bytes = sizeof(uint64_t);
@@ -707,7 +795,7 @@ struct CudaBackend::Impl {
                                         stream);
     };
     b.out = out;
-    return run(b, n);
+    return run(b, n, lane, lock);
   }
 
   size_t table_bytes() const { return v4.bytes() + v6_64.bytes() + v6_128.bytes() + join.bytes(); }
@@ -767,10 +855,12 @@ Status CudaBackend::geo_lookup_v4(const GeoTableView& table, std::span<const uin
     std::fill(records.begin(), records.end(), kNoRecord);
     return Status::ok();
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
-  return impl_->v4_lookup(table, addrs.data(), records.data(), addrs.size(), false);
+  const Impl::LaneLease lane(*impl_);
+  if (Status s = lane.status(); !s) return s;
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call((*lane).streams[0]); !s) return s;
+  return impl_->v4_lookup(table, addrs.data(), records.data(), addrs.size(), false, *lane, lock);
 }
 
 Status CudaBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv6> addrs,
@@ -781,48 +871,52 @@ Status CudaBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv
     std::fill(records.begin(), records.end(), kNoRecord);
     return Status::ok();
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
-  return impl_->v6_lookup(table, addrs.data(), records.data(), addrs.size(), false);
+  const Impl::LaneLease lane(*impl_);
+  if (Status s = lane.status(); !s) return s;
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call((*lane).streams[0]); !s) return s;
+  return impl_->v6_lookup(table, addrs.data(), records.data(), addrs.size(), false, *lane, lock);
 }
 
 Status CudaBackend::category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
                                   std::span<uint32_t> values) {
   if (Status s = check_sizes(keys.size(), values.size()); !s) return s;
   if (keys.empty()) return Status::ok();
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (Status s = impl_->begin_call(); !s) return s;
   if (Status s = set_device(impl_->options.device); !s) return s;
-  return impl_->join_lookup(table, keys.data(), values.data(), keys.size(), false);
+  const Impl::LaneLease lane(*impl_);
+  if (Status s = lane.status(); !s) return s;
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  if (Status s = impl_->begin_call((*lane).streams[0]); !s) return s;
+  return impl_->join_lookup(table, keys.data(), values.data(), keys.size(), false, *lane, lock);
 }
 
 Status CudaBackend::geo_lookup_v4_device(const GeoTableView& table, const uint32_t* addrs, uint32_t* records,
                                          size_t n) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::unique_lock<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
   if (n == 0) return Status::ok();
-  if (table.v4_starts.empty()) return cuda::launch_fill(records, n, kNoRecord, impl_->streams[0]);
-  return impl_->v4_lookup(table, addrs, records, n, true);
+  if (table.v4_starts.empty()) return cuda::launch_fill(records, n, kNoRecord, impl_->device_lane.streams[0]);
+  return impl_->v4_lookup(table, addrs, records, n, true, impl_->device_lane, lock);
 }
 
 Status CudaBackend::geo_lookup_v6_device(const GeoTableView& table, const Ipv6* addrs, uint32_t* records,
                                          size_t n) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::unique_lock<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
   if (n == 0) return Status::ok();
   if (table.v6_starts64.empty() && table.v6_starts.empty()) {
-    return cuda::launch_fill(records, n, kNoRecord, impl_->streams[0]);
+    return cuda::launch_fill(records, n, kNoRecord, impl_->device_lane.streams[0]);
   }
-  return impl_->v6_lookup(table, addrs, records, n, true);
+  return impl_->v6_lookup(table, addrs, records, n, true, impl_->device_lane, lock);
 }
 
 Status CudaBackend::category_join_device(const CategoryTableView& table, const uint64_t* keys,
                                          uint32_t* values, size_t n) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::unique_lock<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
   if (n == 0) return Status::ok();
-  return impl_->join_lookup(table, keys, values, n, true);
+  return impl_->join_lookup(table, keys, values, n, true, impl_->device_lane, lock);
 }
 
 Status CudaBackend::prepare_tables(const GeoTableView& geo, const CategoryTableView& categories) {
@@ -849,11 +943,11 @@ Status CudaBackend::prepare_tables(const GeoTableView& geo, const CategoryTableV
 Status CudaBackend::synchronize() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (Status s = set_device(impl_->options.device); !s) return s;
-  return Impl::sync_stream(impl_->streams[0]);
+  return Impl::sync_stream(impl_->device_lane.streams[0]);
 }
 
 void* CudaBackend::stream() const {
-  return impl_->streams[0];
+  return impl_->device_lane.streams[0];
 }
 
 Status CudaBackend::forget_tables() {
@@ -867,8 +961,14 @@ Status CudaBackend::forget_tables() {
 }
 
 CudaBackend::Stats CudaBackend::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->stats;
+  Stats s;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    s = impl_->stats;
+  }
+  std::lock_guard<std::mutex> lock(impl_->lanes_mu);
+  s.lanes = impl_->lanes.size();
+  return s;
 }
 
 std::string CudaBackend::describe() const {

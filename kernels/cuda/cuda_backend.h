@@ -14,12 +14,15 @@
 //
 // Batches: queries go host -> device and results back through pinned staging buffers that grow as
 // needed and are reused across calls, in chunks on two streams, so that the CPU copy of one chunk, the
-// transfers and the kernel of others overlap. Where the caller's arrays are already page-locked (e.g.
+// transfers and the kernel of others overlap. Each call runs in a lane (two streams and their buffers);
+// calls from several threads (pipeline workers) take separate lanes, up to 4, so that one batch's copies
+// overlap another's kernels. Where the caller's arrays are already page-locked (e.g.
 // from cudaMallocHost) they are transferred directly, with no staging copy.
 //
 // Errors: every CUDA call is checked (cuda_check.h); failures come back as Status, never aborts. After
-// a kernel fault the device context is unusable and every later call returns an error. Calls are
-// serialised by a mutex, so one backend may be shared between threads.
+// a kernel fault the device context is unusable and every later call returns an error. One backend may
+// be shared between threads: the table caches are behind a mutex, each call holds its device copies
+// until it ends, and the transfers and kernels of calls in different lanes run side by side.
 #pragma once
 
 #include <cstdint>
@@ -99,6 +102,7 @@ class CudaBackend final : public EnrichBackend {
     uint64_t prepared_uploads = 0;  // of which by prepare_tables(), off the batch path
     uint64_t staged_batches = 0;
     uint64_t direct_batches = 0;  // batches whose input and output were both page-locked
+    uint64_t lanes = 0;           // lanes made: at most as many as callers were ever at once (<= 4)
   };
   Stats stats() const;
   // The device and what the tables use on it, for logs and `enrichd backends`.

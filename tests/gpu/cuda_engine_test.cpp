@@ -277,6 +277,36 @@ TEST(CudaEngineTest, TwoJoinTablesAlternateWithoutUploads) {
   EXPECT_EQ(cuda.stats().table_uploads, 3u);
 }
 
+// Pipeline workers calling at once: each call takes its own lane (streams and staging), the copies of one
+// overlap the kernels of another, and every answer is still the scalar one; a reload prepared meanwhile
+// does not disturb them.
+TEST(CudaEngineTest, ConcurrentCallersEachGetALane) {
+  SKIP_WITHOUT_DEVICE();
+  auto made = CudaBackend::create();
+  ASSERT_TRUE(made.is_ok()) << made.status().message();
+  CudaBackend& cuda = **made;
+  const auto t = make_tables(400'000, 100'000, 400'000, 10);
+  const auto next = make_tables(300'000, 80'000, 300'000, 11);
+  ASSERT_TRUE(cuda.prepare_tables(t->geo(), t->categories.view()).is_ok());
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 6; ++c) {
+    callers.emplace_back([&, c] {
+      for (int i = 0; i < 8; ++i) {
+        const size_t n = 1000 + static_cast<size_t>(c) * 70001 + static_cast<size_t>(i) * 131;
+        expect_scalar_answers(cuda, *t, make_batch(*t, n, static_cast<uint64_t>(c * 100 + i)),
+                              "caller " + std::to_string(c));
+      }
+    });
+  }
+  EXPECT_TRUE(cuda.prepare_tables(next->geo(), next->categories.view()).is_ok());
+  for (std::thread& th : callers) th.join();
+  const CudaBackend::Stats s = cuda.stats();
+  EXPECT_GE(s.lanes, 2u) << "callers at once must not share one lane";
+  EXPECT_LE(s.lanes, 4u);
+  expect_scalar_answers(cuda, *next, make_batch(*next, 5000, 1), "after the reload");
+  std::cout << "lanes made for 6 callers: " << s.lanes << "\n";
+}
+
 TEST(CudaEngineTest, DeviceSelection) {
   SKIP_WITHOUT_DEVICE();
   int count = 0;
