@@ -19,10 +19,14 @@ DeviceProbe probe_devices() {
       int driver = 0;
       (void)cudaDriverGetVersion(&driver);
       auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
-      detail += "; the driver supports CUDA " +
-                (driver == 0 ? std::string("(no driver found)") : version(driver)) +
-                " but this build's runtime is CUDA " + version(CUDART_VERSION) +
-                ": install a driver for CUDA " + version(CUDART_VERSION) + " or newer, or run --backend avx2";
+      if (driver == 0) {
+        detail += "; no NVIDIA driver was found: install one for CUDA " + version(CUDART_VERSION) +
+                  " or newer, or run --backend avx2";
+      } else {
+        detail += "; the driver supports CUDA " + version(driver) + " but this build's runtime is CUDA " +
+                  version(CUDART_VERSION) + ": install a driver for CUDA " + version(CUDART_VERSION) +
+                  " or newer, or run --backend avx2";
+      }
     }
     return {0, detail};
   }
