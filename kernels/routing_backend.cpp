@@ -84,40 +84,28 @@ Queries make_queries(LookupOp op, const GeoTableView& geo, const CategoryTableVi
   return q;
 }
 
-// Queries [first, first + n) of `q`.
 Status run_op(EnrichBackend& backend, LookupOp op, const GeoTableView& geo,
-              const CategoryTableView& categories, const Queries& q, size_t first, size_t n,
-              std::vector<uint32_t>& out) {
+              const CategoryTableView& categories, const Queries& q, size_t n, std::vector<uint32_t>& out) {
   switch (op) {
     case LookupOp::kGeoV4:
-      return backend.geo_lookup_v4(geo, std::span(q.v4).subspan(first, n), std::span(out).first(n));
+      return backend.geo_lookup_v4(geo, std::span(q.v4).first(n), std::span(out).first(n));
     case LookupOp::kGeoV6:
-      return backend.geo_lookup_v6(geo, std::span(q.v6).subspan(first, n), std::span(out).first(n));
+      return backend.geo_lookup_v6(geo, std::span(q.v6).first(n), std::span(out).first(n));
     case LookupOp::kJoin:
-      return backend.category_join(categories, std::span(q.keys).subspan(first, n), std::span(out).first(n));
+      return backend.category_join(categories, std::span(q.keys).first(n), std::span(out).first(n));
   }
   return Status::error("unknown lookup operation");
 }
 
-// Median nanoseconds per query over `reps` calls, after one untimed call. Each call takes the next n
-// queries of the set (wrapping): the same few thousand queries again and again would find their part of
-// the table in the CPU caches, which live batches of fresh events do not, and tip small batches to the
-// CPU (seen on an H200: a 4 K join batch went to avx2 and ran 13 % slower than on the GPU).
+// Median nanoseconds per query over `reps` calls, after one untimed call.
 Result<double> time_op(EnrichBackend& backend, LookupOp op, const GeoTableView& geo,
-                       const CategoryTableView& categories, const Queries& q, size_t total, size_t n,
-                       int reps, std::vector<uint32_t>& out) {
-  size_t first = 0;
-  auto next_slice = [&] {
-    const size_t at = first;
-    first = first + 2 * n <= total ? first + n : 0;
-    return at;
-  };
-  if (Status s = run_op(backend, op, geo, categories, q, next_slice(), n, out); !s) return s;
+                       const CategoryTableView& categories, const Queries& q, size_t n, int reps,
+                       std::vector<uint32_t>& out) {
+  if (Status s = run_op(backend, op, geo, categories, q, n, out); !s) return s;
   std::vector<double> ns;
   for (int r = 0; r < reps; ++r) {
-    const size_t at = next_slice();
     const auto t0 = std::chrono::steady_clock::now();
-    if (Status s = run_op(backend, op, geo, categories, q, at, n, out); !s) return s;
+    if (Status s = run_op(backend, op, geo, categories, q, n, out); !s) return s;
     ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
   }
   std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(ns.size() / 2), ns.end());
@@ -237,18 +225,16 @@ void RoutingBackend::calibrate(LookupOp op, const GeoTableView& geo, const Categ
   if (calibrated_[index(op)]) return;
   const std::vector<size_t>& sizes = options_.calibration_sizes;
   if (sizes.empty()) return;
-  // Enough queries that the small sizes' calls each get fresh ones (see time_op).
-  const size_t total = std::max<size_t>(sizes.back(), size_t{4} << 20);
-  const Queries q = make_queries(op, geo, categories, total);
+  const Queries q = make_queries(op, geo, categories, sizes.back());
   std::vector<uint32_t> out(sizes.back());
   Calibration c;
   int clear_wins = 0;
   for (size_t n : sizes) {
     // Enough calls that the small sizes are not one timer tick; never fewer than 3.
     const int reps = static_cast<int>(std::clamp<size_t>((1u << 20) / n, 3, 25));
-    const Result<double> cpu_ns = time_op(*cpu_, op, geo, categories, q, total, n, reps, out);
+    const Result<double> cpu_ns = time_op(*cpu_, op, geo, categories, q, n, reps, out);
     if (!cpu_ns) return;  // the CPU backend refused these inputs: the call itself will say why
-    const Result<double> gpu_ns = time_op(*gpu_, op, geo, categories, q, total, n, reps, out);
+    const Result<double> gpu_ns = time_op(*gpu_, op, geo, categories, q, n, reps, out);
     if (!gpu_ns) {
       lose_gpu(op, gpu_ns.status().with_context("calibration"));
       return;
