@@ -14,6 +14,8 @@ void EventBatch::clear() {
   app.clear();
   ua.clear();
   position.clear();
+  action_code.clear();
+  app_code.clear();
   selected.clear();
   geo_record.clear();
   category_id.clear();

@@ -51,6 +51,10 @@ struct EventBatch {
   StringColumn app;
   StringColumn ua;
   std::vector<MessagePosition> position;  // where each event came from
+  // The enum codes of action and app (their index in the schema's dictionary, kUnknownEnumCode for a
+  // value kept although not in it); empty when the column has no dictionary.
+  std::vector<uint16_t> action_code;
+  std::vector<uint16_t> app_code;
 
   // Rows that passed the filter, ascending; stages after the filter only look at these.
   std::vector<uint32_t> selected;

@@ -12,6 +12,9 @@
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
+#include "host/event_batch.h"
+#include "host/event_schema.h"
+#include "host/ip_address.h"
 #include "host/timestamp.h"
 #include "pipeline/config_section.h"
 
@@ -173,6 +176,104 @@ Status read_sink(Section s, SinkConfig& c) {
                           "create_table", "load_retries", "connections", "compression"});
 }
 
+// [schema.fields.<column>]: path, required, default, from_string, values, unknown.
+Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
+  ENRICHD_CONFIG_TRY(s.get("path", f.path));
+  ENRICHD_CONFIG_TRY(s.get("required", f.required));
+  ENRICHD_CONFIG_TRY(s.get("from_string", f.from_string));
+  const SchemaType type = column_type(column);
+  const std::string name(column_name(column));
+  if (f.path.empty()) {
+    return Status::errorf(
+        "config key '{}' must not be empty (a JSON key, or keys joined by dots such as \"ctx.{}\")",
+        s.key_name("path"), name);
+  }
+  if (f.from_string && type != SchemaType::kU64) {
+    return Status::errorf(
+        "config key '{}' applies only to the u64 columns event_id, user_id and pin_id ({} is {}{}): remove "
+        "it",
+        s.key_name("from_string"), name, to_string(type),
+        type == SchemaType::kTimestamp ? ", which always accepts strings of digits and RFC 3339" : "");
+  }
+  if (const toml::node* n = s.find("default")) {
+    if (f.required) {
+      return Status::errorf(
+          "config key '{}' is set but the field is required: add required = false to [{}], or remove the "
+          "default",
+          s.key_name("default"), s.name());
+    }
+    const auto wrong = [&](std::string_view what) {
+      return Status::errorf("config key '{}' must be {} ({} is {})", s.key_name("default"), what, name,
+                            to_string(type));
+    };
+    switch (type) {
+      case SchemaType::kU64:
+        if (!n->is_integer() || n->as_integer()->get() < 0) return wrong("a non-negative integer");
+        f.default_u64 = static_cast<uint64_t>(n->as_integer()->get());
+        break;
+      case SchemaType::kTimestamp: {
+        std::optional<int64_t> ms;
+        if (n->is_integer()) ms = n->as_integer()->get();
+        if (n->is_string()) ms = parse_datetime_ms(n->as_string()->get());
+        if (!ms || *ms < 0 || *ms > kMaxTimestampMs) {
+          return wrong("epoch milliseconds or an RFC 3339 date-time such as \"2024-01-01T00:00:00Z\"");
+        }
+        f.default_ts_ms = *ms;
+        break;
+      }
+      case SchemaType::kString:
+        if (!n->is_string()) return wrong("a string");
+        f.default_string = n->as_string()->get();
+        break;
+      case SchemaType::kIp: {
+        std::optional<IpAddress> ip;
+        if (n->is_string()) ip = parse_ip(n->as_string()->get());
+        if (!ip) return wrong("an IPv4 or IPv6 address string such as \"0.0.0.0\"");
+        f.default_ip = *ip;
+        break;
+      }
+    }
+  } else if (!f.required && (type == SchemaType::kTimestamp || type == SchemaType::kIp)) {
+    return Status::errorf(
+        "config key '{}' is required when {} is not required (there is no natural empty {})",
+        s.key_name("default"), name, to_string(type));
+  }
+  if (s.find("values")) {
+    if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+      return Status::errorf("config key '{}': enum dictionaries apply only to action and app: remove it",
+                            s.key_name("values"));
+    }
+    ENRICHD_CONFIG_TRY(s.get("values", f.values));
+    if (f.values.empty())
+      return Status::errorf("config key '{}' must list at least one value", s.key_name("values"));
+    if (f.values.size() > kMaxEnumValues) {
+      return Status::errorf("config key '{}' lists {} values, at most {}", s.key_name("values"),
+                            f.values.size(), kMaxEnumValues);
+    }
+    std::set<std::string> seen;
+    for (const std::string& v : f.values) {
+      if (!seen.insert(v).second) {
+        return Status::errorf("config key '{}' lists '{}' twice: remove one", s.key_name("values"), v);
+      }
+    }
+  }
+  std::string unknown = "keep";
+  ENRICHD_CONFIG_TRY(s.get("unknown", unknown));
+  if (unknown == "keep") {
+    f.unknown = EnumUnknown::kKeep;
+  } else if (unknown == "dead-letter") {
+    f.unknown = EnumUnknown::kDeadLetter;
+  } else {
+    return Status::errorf("config key '{}' is '{}', must be \"keep\" or \"dead-letter\"",
+                          s.key_name("unknown"), unknown);
+  }
+  if (s.find("unknown") && f.values.empty()) {
+    return Status::errorf("config key '{}' needs a dictionary: add values = [...] to [{}]",
+                          s.key_name("unknown"), s.name());
+  }
+  return s.check_unknown({"path", "required", "default", "from_string", "values", "unknown"});
+}
+
 Status read_schema(Section s, SchemaConfig& c) {
   std::string unit = "ms";
   ENRICHD_CONFIG_TRY(s.get("ts_unit", unit));
@@ -182,7 +283,32 @@ Status read_schema(Section s, SchemaConfig& c) {
                           unit);
   }
   c.ts_unit = *parsed;
-  return s.check_unknown({"ts_unit"});
+  if (const toml::node* n = s.find("fields")) {
+    const toml::table* fields = n->as_table();
+    if (!fields)
+      return Status::error("config key 'schema.fields' must be a table ([schema.fields.<column>])");
+    std::string columns;
+    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+      columns += (i ? ", " : "") + std::string(column_name(static_cast<SchemaColumn>(i)));
+    }
+    for (const auto& [k, v] : *fields) {
+      const std::string key(k.str());
+      size_t i = 0;
+      while (i < kSchemaColumnCount && column_name(static_cast<SchemaColumn>(i)) != key) ++i;
+      if (i == kSchemaColumnCount) {
+        return Status::errorf("config key 'schema.fields.{}' is unknown (columns: {})", key, columns);
+      }
+      if (!v.is_table()) {
+        return Status::errorf("config key 'schema.fields.{}' must be a table ([schema.fields.{}])", key, key);
+      }
+      ENRICHD_CONFIG_TRY(read_field(Section(v.as_table(), "schema.fields." + key),
+                                    static_cast<SchemaColumn>(i), c.fields.fields[i]));
+    }
+    if (Status st = check_event_schema(c.fields); !st) {
+      return Status::errorf("config table [schema.fields]: {}: give each column its own path", st.message());
+    }
+  }
+  return s.check_unknown({"ts_unit", "fields"});
 }
 
 Status read_metrics(Section s, MetricsConfig& c) {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host/event_schema.h"
 #include "host/status.h"
 #include "host/timestamp.h"
 
@@ -122,9 +123,11 @@ struct SinkConfig {
   int64_t connections = 1;
 };
 
-// How events are read (the default engagement schema's fields).
+// How events are read: the unit of numeric event times, and where each column comes from
+// ([schema.fields.<column>]; the default engagement schema when absent).
 struct SchemaConfig {
   EpochUnit ts_unit = EpochUnit::kMilliseconds;  // unit of numeric "ts" values; RFC 3339 strings always work
+  EventSchema fields = default_event_schema();
 };
 
 struct MetricsConfig {
