@@ -16,6 +16,7 @@ void EventBatch::clear() {
   position.clear();
   action_code.clear();
   app_code.clear();
+  for (auto& column : extra) column.clear();
   selected.clear();
   geo_record.clear();
   category_id.clear();

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
@@ -38,6 +40,10 @@ struct ParsedEvent {
   IpAddress ip;
   uint16_t action_code = kUnknownEnumCode;
   uint16_t app_code = kUnknownEnumCode;
+  // The pass-through columns (EventSchema::extra): which were read, and their values.
+  uint64_t extra_seen = 0;
+  std::vector<uint64_t> extra_bits;
+  std::vector<std::string_view> extra_str;
 };
 
 struct Failure {
@@ -182,7 +188,6 @@ struct PathNode {
   };
   std::vector<Child> children;
   std::string_view path;  // the dotted path of this object ("" for the event), for failures
-  uint32_t columns_below = 0;
 
   // The child a key may be: slots[hash(key)], found with one comparison (the multipliers are picked at
   // start so that no two children share a slot; linear search when none fit).
@@ -232,22 +237,24 @@ struct PathNode {
 struct CompiledSchema {
   explicit CompiledSchema(const EventSchema& s) : schema(s) {
     nodes.emplace_back();
-    for (size_t c = 0; c < kColumns; ++c) {
-      const std::string_view path = schema.fields[c].path;
+    // Columns kColumns.. are the pass-through columns.
+    for (size_t c = 0; c < kColumns + schema.extra.size(); ++c) {
+      const std::string_view path = c < kColumns ? std::string_view(schema.fields[c].path)
+                                                 : std::string_view(schema.extra[c - kColumns].path);
       size_t node = 0;
       size_t begin = 0;
       for (;;) {
         const size_t dot = path.find('.', begin);
         const std::string_view key =
             path.substr(begin, dot == std::string_view::npos ? path.npos : dot - begin);
-        nodes[node].columns_below |= 1U << c;
         auto& children = nodes[node].children;
         auto it =
             std::find_if(children.begin(), children.end(), [&](const auto& ch) { return ch.key == key; });
         if (dot == std::string_view::npos) {
           if (it == children.end()) {
-            children.push_back({key, static_cast<int8_t>(c), -1,
-                                read_kind_of(static_cast<SchemaColumn>(c), schema.fields[c])});
+            children.push_back(
+                {key, static_cast<int8_t>(c), -1,
+                 c < kColumns ? read_kind_of(static_cast<SchemaColumn>(c), schema.fields[c]) : uint8_t{0}});
           }
           break;
         }
@@ -266,6 +273,9 @@ struct CompiledSchema {
     for (size_t c = 0; c < kColumns; ++c) {
       const FieldSchema& f = schema.fields[c];
       if (f.required) required |= 1U << c;
+      for (size_t i = 0; i < schema.extra.size(); ++i) {
+        if (schema.extra[i].required) extra_required |= uint64_t{1} << i;
+      }
       has_dictionary = has_dictionary || !f.values.empty();
       for (size_t i = 0; i < f.values.size(); ++i) {
         dictionary[c].emplace(std::string_view(f.values[i]), static_cast<uint16_t>(i));
@@ -277,10 +287,12 @@ struct CompiledSchema {
 
   const FieldSchema& field(SchemaColumn c) const { return schema[c]; }
   std::string_view path(SchemaColumn c) const { return schema[c].path; }
+  std::string_view extra_path(size_t i) const { return schema.extra[i].path; }
 
   EventSchema schema;  // owns the strings the views below point into; never changed
   std::vector<PathNode> nodes;
   uint32_t required = 0;
+  uint64_t extra_required = 0;
   bool has_dictionary = false;
   std::array<std::unordered_map<std::string_view, uint16_t>, kColumns> dictionary;
 };
@@ -298,6 +310,56 @@ error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit,
   if (kind == kReadString) return v.get_string().get(ev.str[column]);
   if (kind == kReadTimestamp) return read_timestamp(v, unit, ev.ts_ms);
   return read_u64_or_string(v, ev.u64[column]);
+}
+
+// A number given as a JSON string (from_string): the whole string must be the number.
+template <typename T>
+error_code number_from_string(od::value v, T& out) {
+  std::string_view text;
+  if (auto e = v.get_string().get(text)) return e;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  if (ec == std::errc::result_out_of_range) return simdjson::NUMBER_OUT_OF_RANGE;
+  return ec == std::errc() && ptr == end && !text.empty() ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+}
+
+// Reads a pass-through column's value (null: absent, or a wrong type where it is required).
+error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& ev) {
+  if (!f.required) {
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return e;
+    if (null) return simdjson::SUCCESS;
+  }
+  bool is_string = false;
+  if (f.from_string) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    is_string = type == od::json_type::string;
+  }
+  error_code e = simdjson::SUCCESS;
+  switch (f.type) {
+    case ExtraType::kU64:
+      e = is_string ? read_u64_or_string(v, ev.extra_bits[i]) : v.get_uint64().get(ev.extra_bits[i]);
+      break;
+    case ExtraType::kI64: {
+      int64_t x = 0;
+      e = is_string ? number_from_string(v, x) : v.get_int64().get(x);
+      ev.extra_bits[i] = static_cast<uint64_t>(x);
+      break;
+    }
+    case ExtraType::kF64: {
+      double x = 0;
+      e = is_string ? number_from_string(v, x) : v.get_double().get(x);
+      if (!e && !std::isfinite(x)) e = simdjson::INCORRECT_TYPE;  // "nan", "inf" as strings
+      ev.extra_bits[i] = std::bit_cast<uint64_t>(x);
+      break;
+    }
+    case ExtraType::kString:
+      e = v.get_string().get(ev.extra_str[i]);
+      break;
+  }
+  if (!e) ev.extra_seen |= uint64_t{1} << i;
+  return e;
 }
 
 // Reads the columns of one object of the path tree (the event itself, or a nested object).
@@ -325,6 +387,11 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
     od::value v = field.value();
     if (child->column >= 0) {
       const auto column = static_cast<size_t>(child->column);
+      if (column >= kColumns) {
+        const size_t i = column - kColumns;
+        if (auto e = read_extra(v, i, cs.schema.extra[i], ev)) return value_failure(e, cs.extra_path(i));
+        continue;
+      }
       if (auto e = read_column(v, column, child->read, unit, ev)) {
         return value_failure(e, cs.path(static_cast<SchemaColumn>(column)));
       }
@@ -378,6 +445,11 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
     const uint32_t missing = cs.required & ~ev.seen;
     return Failure{DeadLetterReason::kMissingField,
                    cs.path(static_cast<SchemaColumn>(std::countr_zero(missing)))};
+  }
+  if ((ev.extra_seen & cs.extra_required) != cs.extra_required) {
+    const uint64_t missing = cs.extra_required & ~ev.extra_seen;
+    return Failure{DeadLetterReason::kMissingField,
+                   cs.extra_path(static_cast<size_t>(std::countr_zero(missing)))};
   }
   if (ev.seen != (1U << kColumns) - 1) {  // absent optional fields take their defaults
     const auto absent = [&](SchemaColumn c) { return (ev.seen & bit(c)) == 0; };
@@ -444,12 +516,20 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
   const bool has_app_codes = !impl_->schema.dictionary[static_cast<size_t>(SchemaColumn::kApp)].empty();
   // Reused: every column of a good event is written (read, or its default), so only these are reset.
   ParsedEvent ev;
+  const std::vector<ExtraField>& extra = impl_->schema.schema.extra;
+  ev.extra_bits.resize(extra.size());
+  ev.extra_str.resize(extra.size());
+  if (out.extra.size() != extra.size()) {
+    out.extra.resize(extra.size());
+    for (size_t j = 0; j < extra.size(); ++j) out.extra[j].type = extra[j].type;
+  }
   for (size_t i = 0; i < raw.size(); ++i) {
     const std::string_view payload = raw.payload(i);
     std::optional<Failure> failure;
     ev.seen = 0;
     ev.action_code = kUnknownEnumCode;
     ev.app_code = kUnknownEnumCode;
+    ev.extra_seen = 0;
     if (payload.empty()) {
       failure = Failure{DeadLetterReason::kEmpty, {}};
     } else if (payload.size() > options_.max_message_bytes) {
@@ -477,6 +557,13 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
     out.position.push_back(raw.position(i));
     if (has_action_codes) out.action_code.push_back(ev.action_code);
     if (has_app_codes) out.app_code.push_back(ev.app_code);
+    for (size_t j = 0; j < extra.size(); ++j) {
+      ExtraColumn& column = out.extra[j];
+      const bool seen = (ev.extra_seen >> j) & 1;
+      column.present.push_back(seen || extra[j].has_default);
+      column.bits.push_back(seen ? ev.extra_bits[j] : extra[j].default_bits);
+      column.str.push_back(seen ? ev.extra_str[j] : std::string_view(extra[j].default_string));
+    }
   }
   // Only the rows added here are selected and reset; rows already in `out` keep their state.
   for (size_t row = first_new_row; row < out.size(); ++row)

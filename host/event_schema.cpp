@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
+#include <vector>
 
 namespace enrichd {
 
@@ -15,6 +17,20 @@ std::string_view to_string(SchemaType type) {
       return "string";
     case SchemaType::kIp:
       return "ip";
+  }
+  return "?";
+}
+
+std::string_view to_string(ExtraType type) {
+  switch (type) {
+    case ExtraType::kU64:
+      return "u64";
+    case ExtraType::kI64:
+      return "i64";
+    case ExtraType::kF64:
+      return "f64";
+    case ExtraType::kString:
+      return "string";
   }
   return "?";
 }
@@ -57,13 +73,33 @@ Status check_event_schema(const EventSchema& schema) {
           return Status::errorf("column '{}': enum value '{}' is listed twice", name, v);
       }
     }
+  }
+  if (schema.extra.size() > kMaxExtraFields) {
+    return Status::errorf("{} extra columns, at most {}", schema.extra.size(), kMaxExtraFields);
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> paths;  // (column, path)
+  for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+    paths.emplace_back(column_name(static_cast<SchemaColumn>(i)), schema.fields[i].path);
+  }
+  for (const ExtraField& e : schema.extra) {
+    if (e.path.empty() || e.path.front() == '.' || e.path.back() == '.' ||
+        e.path.find("..") != std::string::npos) {
+      return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", e.name,
+                            e.path);
+    }
+    if (e.from_string && e.type == ExtraType::kString) {
+      return Status::errorf("column '{}': from_string applies only to numeric columns", e.name);
+    }
+    paths.emplace_back(e.name, e.path);
+  }
+  for (size_t i = 0; i < paths.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      const std::string& a = schema.fields[j].path;
-      const std::string& b = f.path;
-      const std::string_view other = column_name(static_cast<SchemaColumn>(j));
+      const auto [other, a] = paths[j];
+      const auto [name, b] = paths[i];
+      if (other == name) return Status::errorf("column '{}' is listed twice", name);
       if (a == b) return Status::errorf("columns '{}' and '{}' both read path '{}'", other, name, a);
-      const std::string& shorter = a.size() < b.size() ? a : b;
-      const std::string& longer = a.size() < b.size() ? b : a;
+      const std::string_view shorter = a.size() < b.size() ? a : b;
+      const std::string_view longer = a.size() < b.size() ? b : a;
       if (longer.starts_with(shorter) && longer[shorter.size()] == '.') {
         return Status::errorf("columns '{}' and '{}': path '{}' runs through the value of '{}'", other, name,
                               longer, shorter);

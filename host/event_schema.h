@@ -64,8 +64,28 @@ struct FieldSchema {
   EnumUnknown unknown = EnumUnknown::kKeep;
 };
 
+// A pass-through column: a value read from the event and written to an output column of its own (after
+// the fixed columns and the joins' columns), NULL where absent without a default.
+enum class ExtraType : uint8_t { kU64, kI64, kF64, kString };
+std::string_view to_string(ExtraType type);
+
+struct ExtraField {
+  std::string name;  // the output column
+  std::string path;  // as FieldSchema::path
+  ExtraType type = ExtraType::kString;
+  bool required = false;
+  bool from_string = false;   // numeric types: also accept the number as a JSON string ("-1.5")
+  bool has_default = false;   // absent or null: this value, else NULL
+  uint64_t default_bits = 0;  // u64, i64 (two's complement) or f64 (bit pattern)
+  std::string default_string;
+};
+
+// The most pass-through columns a schema may add.
+inline constexpr size_t kMaxExtraFields = 32;
+
 struct EventSchema {
   std::array<FieldSchema, kSchemaColumnCount> fields;
+  std::vector<ExtraField> extra;  // in output order
 
   FieldSchema& operator[](SchemaColumn c) { return fields[static_cast<size_t>(c)]; }
   const FieldSchema& operator[](SchemaColumn c) const { return fields[static_cast<size_t>(c)]; }
@@ -74,10 +94,10 @@ struct EventSchema {
 // The default engagement schema.
 EventSchema default_event_schema();
 
-// Checks what the parser relies on: every path is non-empty with no empty segment, no two columns share
-// a path, no path runs through another column's value, dictionaries only on action and app, without
-// duplicates and at most kMaxEnumValues long, from_string only on u64 columns. The message names the
-// column(s).
+// Checks what the parser relies on: at most kMaxExtraFields extra columns, every path is non-empty with no
+// empty segment, no two columns share a path, no path runs through another column's value, dictionaries only
+// on action and app, without duplicates and at most kMaxEnumValues long, from_string only on u64 columns. The
+// message names the column(s).
 Status check_event_schema(const EventSchema& schema);
 
 }  // namespace enrichd

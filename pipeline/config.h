@@ -118,6 +118,9 @@ struct SinkConfig {
   // Not a key of [sink]: the output columns of the joins after the category join (from [[enrich.join]]),
   // each adding `<name>_id INT UNSIGNED NULL, <name> VARCHAR(128) NULL` after the fixed columns.
   std::vector<std::string> join_columns;
+  // Not a key of [sink]: the pass-through columns of the schema ([[schema.extra]]), one column each after
+  // the joins' columns (host/row_encoder.h extra_column_type).
+  std::vector<ExtraField> extra_columns;
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.
   int64_t connections = 1;

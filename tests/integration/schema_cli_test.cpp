@@ -1,6 +1,7 @@
 // [schema] through the binary: event times in the configured epoch unit and as RFC 3339 strings land in
 // the table as the same instant; a bad unit stops start-up naming the key; a schema of nested paths
-// ([schema.fields.<column>]) loads the right rows and dead-letters what it must, naming reason and field.
+// ([schema.fields.<column>]) with pass-through columns ([[schema.extra]]) loads the right rows and
+// dead-letters what it must, naming reason and field.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -72,7 +73,7 @@ TEST(SchemaCli, EventTimesInSecondsAndRfc3339) {
   EXPECT_NE(r.err.find("'schema.ts_unit' is 'minutes'"), std::string::npos) << r.err;
 }
 
-TEST(SchemaCli, NestedPathsDefaultsAndEnums) {
+TEST(SchemaCli, NestedPathsDefaultsEnumsAndExtraColumns) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
   const std::string dir = make_temp_dir("enrichd-schema-fields");
   write_file(dir + "/geo.csv", test_geo_csv());
@@ -80,7 +81,7 @@ TEST(SchemaCli, NestedPathsDefaultsAndEnums) {
   const std::string table = "schema_fields_" + std::to_string(std::random_device{}());
   write_file(
       dir + "/events.jsonl",
-      R"({"id":1,"t":1700000000000,"ctx":{"user":{"id":"42"},"pin":7,"client":{"ip":"8.8.8.8","app":"ios"}},"kind":"save"})"
+      R"({"id":1,"t":1700000000000,"ctx":{"user":{"id":"42"},"pin":7,"dwell":1500,"client":{"ip":"8.8.8.8","app":"ios"}},"kind":"save","score":-1.5})"
       "\n"
       R"({"id":2,"t":1700000001000,"ctx":{"user":{"id":43},"pin":8,"client":{"ip":"1.1.1.1"}},"kind":"click","x":{"y":1}})"
       "\n"
@@ -109,6 +110,18 @@ default = "web"
 path = "kind"
 values = ["click", "save", "view"]
 unknown = "dead-letter"
+[[schema.extra]]
+name = "dwell_ms"
+path = "ctx.dwell"
+type = "u64"
+[[schema.extra]]
+name = "score"
+type = "f64"
+[[schema.extra]]
+name = "referrer"
+path = "ctx.ref"
+type = "string"
+default = "none"
 [enrich]
 geo = "geo.csv"
 category_csv = "pins.csv"
@@ -121,12 +134,15 @@ table = "{}"
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto db = connect_test_db();
   ASSERT_TRUE(db);
-  auto rows = db->query("SELECT event_id, ts, user_id, pin_id, action, ip, app FROM `" + table +
-                        "` ORDER BY event_id");
+  auto rows = db->query(
+      "SELECT event_id, ts, user_id, pin_id, action, ip, app, IFNULL(dwell_ms, 'NULL'), IFNULL(score, "
+      "'NULL'), "
+      "referrer FROM `" +
+      table + "` ORDER BY event_id");
   ASSERT_TRUE(rows) << rows.status().message();
   const std::vector<std::vector<std::string>> expected = {
-      {"1", "2023-11-14 22:13:20.000", "42", "7", "save", "8.8.8.8", "ios"},
-      {"2", "2023-11-14 22:13:21.000", "43", "8", "click", "1.1.1.1", "web"}};
+      {"1", "2023-11-14 22:13:20.000", "42", "7", "save", "8.8.8.8", "ios", "1500", "-1.5", "none"},
+      {"2", "2023-11-14 22:13:21.000", "43", "8", "click", "1.1.1.1", "web", "NULL", "NULL", "none"}};
   EXPECT_EQ(*rows, expected);
   auto dead = db->query("SELECT reason, field FROM `" + table + "_dead_letters` ORDER BY kafka_offset");
   ASSERT_TRUE(dead) << dead.status().message();

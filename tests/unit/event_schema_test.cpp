@@ -6,16 +6,32 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "host/category_table.h"
 #include "host/event_parser.h"
+#include "host/geo_table.h"
+#include "host/row_encoder.h"
 #include "pipeline/config.h"
+#include "pipeline/memsql_sink.h"
 
 namespace enrichd {
 namespace {
 
 using ::testing::HasSubstr;
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string part;
+  std::istringstream in(s);
+  while (std::getline(in, part, sep)) out.push_back(part);
+  if (!s.empty() && s.back() == sep) out.emplace_back();
+  return out;
+}
 
 struct Parsed {
   EventBatch batch;
@@ -255,6 +271,101 @@ TEST(EventSchema, ChecksPathsAndDictionaries) {
   EXPECT_THAT(check_event_schema(s).message(), HasSubstr("'x' is listed twice"));
 }
 
+// Pass-through columns: every type, from_string, defaults, NULL, required, wrong types.
+ExtraField extra_field(std::string name, std::string path, ExtraType type) {
+  ExtraField f;
+  f.name = std::move(name);
+  f.path = std::move(path);
+  f.type = type;
+  return f;
+}
+
+EventSchema extra_schema() {
+  EventSchema s = default_event_schema();
+  s.extra = {extra_field("dwell_ms", "ctx.dwell", ExtraType::kU64),
+             extra_field("delta", "delta", ExtraType::kI64),
+             extra_field("score", "ctx.score", ExtraType::kF64),
+             extra_field("country", "geo.cc", ExtraType::kString)};
+  s.extra[1].from_string = true;
+  s.extra[2].has_default = true;
+  s.extra[2].default_bits = std::bit_cast<uint64_t>(0.5);
+  s.extra[3].required = true;
+  return s;
+}
+
+std::string extra_event(std::string_view rest) {
+  return R"({"event_id":1,"ts":2,"user_id":3,"pin_id":4,"action":"a\tb","ip":"1.2.3.4",)" +
+         std::string(rest) + "}";
+}
+
+TEST(EventSchema, ExtraColumnsOfEveryType) {
+  Parsed p = parse_with(
+      extra_schema(),
+      {extra_event(R"("ctx":{"dwell":1500,"score":2.25},"delta":-7,"geo":{"cc":"DE"})"),
+       extra_event(R"("delta":"-9","geo":{"cc":"x\ty"},"ctx":{"dwell":null})"),
+       extra_event(R"("ctx":{"dwell":1},"geo":{})"), extra_event(R"("ctx":{"dwell":-1},"geo":{"cc":"DE"})"),
+       extra_event(R"("delta":"1e3","geo":{"cc":"DE"})"),
+       extra_event(R"("geo":{"cc":"DE"},"ctx":{"score":"1.5"})")});
+  ASSERT_EQ(p.batch.size(), 2U);
+  ASSERT_EQ(p.batch.extra.size(), 4U);
+  const ExtraColumn& dwell = p.batch.extra[0];
+  const ExtraColumn& delta = p.batch.extra[1];
+  const ExtraColumn& score = p.batch.extra[2];
+  const ExtraColumn& country = p.batch.extra[3];
+  EXPECT_EQ(dwell.present, (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(dwell.bits[0], 1500U);
+  EXPECT_EQ(static_cast<int64_t>(delta.bits[0]), -7);
+  EXPECT_EQ(static_cast<int64_t>(delta.bits[1]), -9);
+  EXPECT_EQ(score.present, (std::vector<uint8_t>{1, 1}));
+  EXPECT_EQ(std::bit_cast<double>(score.bits[0]), 2.25);
+  EXPECT_EQ(std::bit_cast<double>(score.bits[1]), 0.5);  // the default
+  EXPECT_EQ(country.str[0], "DE");
+  EXPECT_EQ(country.str[1], "x\ty");
+  ASSERT_EQ(p.dead.size(), 4U);
+  EXPECT_EQ(p.dead[0].reason, DeadLetterReason::kMissingField);
+  EXPECT_EQ(p.dead[0].field, "geo.cc");
+  EXPECT_EQ(p.dead[1].reason, DeadLetterReason::kWrongType);
+  EXPECT_EQ(p.dead[1].field, "ctx.dwell");
+  EXPECT_EQ(p.dead[2].reason, DeadLetterReason::kWrongType);
+  EXPECT_EQ(p.dead[2].field, "delta");
+  EXPECT_EQ(p.dead[3].reason, DeadLetterReason::kWrongType);  // score takes no strings
+  EXPECT_EQ(p.dead[3].field, "ctx.score");
+
+  // The encoder writes them after the fixed columns, NULL where absent.
+  std::string out;
+  encode_rows(p.batch, GeoTable(), CategoryTable(), out);
+  const auto lines = split(out, '\n');
+  ASSERT_EQ(lines.size(), 3U);  // two rows and the empty tail
+  auto fields = split(lines[0], '\t');
+  ASSERT_EQ(fields.size(), kOutputColumns.size() + 4);
+  EXPECT_EQ(fields[4], "a\\tb");
+  EXPECT_EQ(std::vector<std::string>(fields.end() - 4, fields.end()),
+            (std::vector<std::string>{"1500", "-7", "2.25", "DE"}));
+  fields = split(lines[1], '\t');
+  EXPECT_EQ(std::vector<std::string>(fields.end() - 4, fields.end()),
+            (std::vector<std::string>{"\\N", "-9", "0.5", "x\\ty"}));
+
+  const std::string ddl = create_table_sql("ev", SqlDialect::kMysql, {"segment"}, extra_schema().extra);
+  EXPECT_THAT(ddl,
+              HasSubstr("`segment` VARCHAR(128) NULL,\n  `dwell_ms` BIGINT UNSIGNED NULL,\n  `delta` BIGINT "
+                        "NULL,\n  `score` DOUBLE NULL,\n  `country` TEXT NULL,"));
+}
+
+TEST(EventSchema, ExtraPathsMustNotCollide) {
+  EventSchema s = extra_schema();
+  s.extra[0].path = "ip";
+  EXPECT_THAT(check_event_schema(s).message(), HasSubstr("columns 'ip' and 'dwell_ms' both read path 'ip'"));
+  s = extra_schema();
+  s.extra[3].path = "ctx.score.cc";
+  EXPECT_THAT(check_event_schema(s).message(), HasSubstr("runs through the value of 'ctx.score'"));
+  s = extra_schema();
+  s.extra[1].name = "dwell_ms";
+  EXPECT_THAT(check_event_schema(s).message(), HasSubstr("column 'dwell_ms' is listed twice"));
+  s = extra_schema();
+  s.extra.resize(kMaxExtraFields + 1, extra_field("x", "x", ExtraType::kU64));
+  EXPECT_THAT(check_event_schema(s).message(), HasSubstr("extra columns, at most 32"));
+}
+
 // --- [schema.fields.<column>] ---
 
 const std::string kHead =
@@ -320,6 +431,71 @@ values = ["web", "ios"]
   EXPECT_EQ(s[SchemaColumn::kApp].unknown, EnumUnknown::kKeep);
 }
 
+TEST(SchemaConfig, ExtraColumns) {
+  auto c = parse(R"(
+[[schema.extra]]
+name = "dwell_ms"
+path = "ctx.dwell"
+type = "u64"
+from_string = true
+[[schema.extra]]
+name = "score"
+type = "f64"
+default = 1
+[[schema.extra]]
+name = "country"
+path = "geo.cc"
+type = "string"
+required = true
+)");
+  ASSERT_TRUE(c) << c.status().message();
+  const auto& extra = c->schema.fields.extra;
+  ASSERT_EQ(extra.size(), 3U);
+  EXPECT_EQ(extra[0].name, "dwell_ms");
+  EXPECT_EQ(extra[0].path, "ctx.dwell");
+  EXPECT_EQ(extra[0].type, ExtraType::kU64);
+  EXPECT_TRUE(extra[0].from_string);
+  EXPECT_FALSE(extra[0].required);
+  EXPECT_EQ(extra[1].path, "score");  // the name by default
+  EXPECT_TRUE(extra[1].has_default);
+  EXPECT_EQ(std::bit_cast<double>(extra[1].default_bits), 1.0);
+  EXPECT_TRUE(extra[2].required);
+  ASSERT_EQ(c->sink.extra_columns.size(), 3U);
+  EXPECT_EQ(c->sink.extra_columns[2].name, "country");
+}
+
+TEST(SchemaConfig, ExtraColumnErrors) {
+  EXPECT_THAT(error_of("[[schema.extra]]\ntype = \"u64\"\n"),
+              HasSubstr("'schema.extra[0].name' is required"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\n"), HasSubstr("'schema.extra[0].type' is required"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"u32\"\n"),
+              HasSubstr("'schema.extra[0].type' is 'u32', must be \"u64\", \"i64\", \"f64\" or \"string\""));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a b\"\ntype = \"u64\"\n"),
+              HasSubstr("'schema.extra[0].name' is 'a b', must be a column name"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"city\"\ntype = \"string\"\n"),
+              HasSubstr("'schema.extra[0].name' is 'city', a column enrichd writes already"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"string\"\nfrom_string = true\n"),
+              HasSubstr("'schema.extra[0].from_string' applies only to the numeric types"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"u64\"\ndefault = \"x\"\n"),
+              HasSubstr("'schema.extra[0].default' must be a non-negative integer"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"u64\"\nrequired = true\ndefault = 1\n"),
+              HasSubstr("'schema.extra[0].default' is set but the column is required"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"u64\"\nsize = 1\n"),
+              HasSubstr("'schema.extra[0].size' is unknown"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"ip\"\ntype = \"string\"\n"),
+              HasSubstr("a column enrichd writes already"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\npath = \"ts\"\ntype = \"string\"\n"),
+              HasSubstr("columns 'ts' and 'a' both read path 'ts'"));
+  EXPECT_THAT(error_of("extra = 1\n"), HasSubstr("'schema.extra' must be an array of tables"));
+  EXPECT_THAT(parse_config(kHead + "[[schema.extra]]\nname = \"segment_id\"\ntype = \"u64\"\n"
+                                   "[[enrich.join]]\noutput_column = \"segment\"\nkey_field = \"user_id\"\n"
+                                   "pins_csv = \"s.csv\"\n",
+                           "/base")
+                  .status()
+                  .message(),
+              HasSubstr("names column 'segment_id', which the join 'segment' writes"));
+}
+
 TEST(SchemaConfig, ErrorsNameTheKeyAndTheFix) {
   EXPECT_THAT(error_of("[schema.fields.country]\npath = \"c\"\n"),
               HasSubstr("'schema.fields.country' is unknown (columns: event_id, ts, user_id"));
@@ -352,9 +528,8 @@ TEST(SchemaConfig, ErrorsNameTheKeyAndTheFix) {
               HasSubstr("'schema.fields.app.unknown' is 'drop', must be \"keep\" or \"dead-letter\""));
   EXPECT_THAT(error_of("[schema.fields.app]\nunknown = \"keep\"\n"),
               HasSubstr("'schema.fields.app.unknown' needs a dictionary"));
-  EXPECT_THAT(
-      error_of("[schema.fields.ip]\npath = \"ctx\"\n[schema.fields.app]\npath = \"ctx.app\"\n"),
-      HasSubstr("[schema.fields]: columns 'ip' and 'app': path 'ctx.app' runs through the value of 'ctx'"));
+  EXPECT_THAT(error_of("[schema.fields.ip]\npath = \"ctx\"\n[schema.fields.app]\npath = \"ctx.app\"\n"),
+              HasSubstr("columns 'ip' and 'app': path 'ctx.app' runs through the value of 'ctx'"));
   EXPECT_THAT(error_of("fields = 3\n"), HasSubstr("'schema.fields' must be a table"));
   EXPECT_THAT(error_of("[schema.fields]\nip = 3\n"), HasSubstr("'schema.fields.ip' must be a table"));
 }
