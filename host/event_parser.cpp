@@ -363,8 +363,9 @@ error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& e
 }
 
 // Reads the columns of one object of the path tree (the event itself, or a nested object).
-// The event itself (kRoot) is read inline in parse_one; nested objects recurse.
-template <bool kRoot>
+// The event itself (kRoot) is read inline in parse_one; nested objects recurse. kExtra: the schema has
+// pass-through columns (without them, their code is compiled out of the default schema's path).
+template <bool kRoot, bool kExtra>
 std::optional<Failure> parse_object(od::object obj, size_t node_index, const CompiledSchema& cs,
                                     EpochUnit unit, ParsedEvent& ev) {
   const PathNode& node = cs.nodes[node_index];
@@ -387,7 +388,7 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
     od::value v = field.value();
     if (child->column >= 0) {
       const auto column = static_cast<size_t>(child->column);
-      if (column >= kColumns) {
+      if (kExtra && column >= kColumns) {
         const size_t i = column - kColumns;
         if (auto e = read_extra(v, i, cs.schema.extra[i], ev)) return value_failure(e, cs.extra_path(i));
         continue;
@@ -403,7 +404,7 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
     if (null) continue;  // everything below is absent
     od::object inner;
     if (auto e = v.get_object().get(inner)) return value_failure(e, sub.path);
-    if (auto failure = parse_object<false>(inner, static_cast<size_t>(child->node), cs, unit, ev)) {
+    if (auto failure = parse_object<false, kExtra>(inner, static_cast<size_t>(child->node), cs, unit, ev)) {
       return failure;
     }
   }
@@ -424,6 +425,7 @@ std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column
   return std::nullopt;
 }
 
+template <bool kExtra>
 std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, const CompiledSchema& cs,
                                  EpochUnit unit, ParsedEvent& ev) {
   od::document doc;
@@ -435,7 +437,7 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
     return Failure{
         e == simdjson::INCORRECT_TYPE ? DeadLetterReason::kNotObject : DeadLetterReason::kMalformedJson, {}};
   }
-  if (auto failure = parse_object<true>(obj, 0, cs, unit, ev)) return failure;
+  if (auto failure = parse_object<true, kExtra>(obj, 0, cs, unit, ev)) return failure;
   // Anything after the closing brace makes the message malformed.
   const char* end = nullptr;
   if (doc.current_location().get(end) != simdjson::OUT_OF_BOUNDS) {
@@ -446,7 +448,7 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
     return Failure{DeadLetterReason::kMissingField,
                    cs.path(static_cast<SchemaColumn>(std::countr_zero(missing)))};
   }
-  if ((ev.extra_seen & cs.extra_required) != cs.extra_required) {
+  if (kExtra && (ev.extra_seen & cs.extra_required) != cs.extra_required) {
     const uint64_t missing = cs.extra_required & ~ev.extra_seen;
     return Failure{DeadLetterReason::kMissingField,
                    cs.extra_path(static_cast<size_t>(std::countr_zero(missing)))};
@@ -535,7 +537,8 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
     } else if (payload.size() > options_.max_message_bytes) {
       failure = Failure{DeadLetterReason::kOversized, {}};
     } else {
-      failure = parse_one(impl_->parser, payload, impl_->schema, options_.ts_unit, ev);
+      failure = extra.empty() ? parse_one<false>(impl_->parser, payload, impl_->schema, options_.ts_unit, ev)
+                              : parse_one<true>(impl_->parser, payload, impl_->schema, options_.ts_unit, ev);
       if (failure && failure->reason != DeadLetterReason::kMalformedJson &&
           is_invalid_json(impl_->dom, payload)) {
         failure = Failure{DeadLetterReason::kMalformedJson, {}};
