@@ -19,12 +19,14 @@ enum class DeadLetterReason : uint8_t {
   kMissingField,   // a required field is absent
   kWrongType,      // a field has the wrong JSON type or is out of range
   kBadIp,          // the IP field is not an IPv4/IPv6 address
+  kUnknownValue,   // an enum field's value is not in its dictionary (schema unknown = "dead-letter")
 };
-inline constexpr size_t kDeadLetterReasonCount = 7;
+inline constexpr size_t kDeadLetterReasonCount = 8;
 
 constexpr std::string_view to_string(DeadLetterReason r) {
   constexpr std::array<std::string_view, kDeadLetterReasonCount> kNames = {
-      "empty", "oversized", "malformed_json", "not_object", "missing_field", "wrong_type", "bad_ip"};
+      "empty",         "oversized",  "malformed_json", "not_object",
+      "missing_field", "wrong_type", "bad_ip",         "unknown_value"};
   return kNames[static_cast<size_t>(r)];
 }
 

@@ -14,6 +14,9 @@ void EventBatch::clear() {
   app.clear();
   ua.clear();
   position.clear();
+  action_code.clear();
+  app_code.clear();
+  for (auto& column : extra) column.clear();
   selected.clear();
   geo_record.clear();
   category_id.clear();

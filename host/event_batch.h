@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host/event_schema.h"
 #include "host/ip_address.h"
 #include "host/raw_batch.h"
 
@@ -34,6 +35,19 @@ class StringColumn {
   std::vector<uint32_t> offsets_;
 };
 
+// A pass-through column ([[schema.extra]]): the values of one type, indexed like the input columns.
+struct ExtraColumn {
+  ExtraType type = ExtraType::kString;
+  std::vector<uint64_t> bits;    // u64, i64 (two's complement) or f64 (bit pattern); 0 for strings
+  StringColumn str;              // strings ("" for the numeric types)
+  std::vector<uint8_t> present;  // 0: NULL
+  void clear() {
+    bits.clear();
+    str.clear();
+    present.clear();
+  }
+};
+
 // "No record": a geo lookup outside every range, or a join key absent from the table.
 inline constexpr uint32_t kNoRecord = UINT32_MAX;
 
@@ -51,6 +65,12 @@ struct EventBatch {
   StringColumn app;
   StringColumn ua;
   std::vector<MessagePosition> position;  // where each event came from
+  // The enum codes of action and app (their index in the schema's dictionary, kUnknownEnumCode for a
+  // value kept although not in it); empty when the column has no dictionary.
+  std::vector<uint16_t> action_code;
+  std::vector<uint16_t> app_code;
+  // The pass-through columns of the schema (EventSchema::extra), in its order; sized by the parser.
+  std::vector<ExtraColumn> extra;
 
   // Rows that passed the filter, ascending; stages after the filter only look at these.
   std::vector<uint32_t> selected;

@@ -2,7 +2,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 namespace enrichd {
 
@@ -14,25 +21,29 @@ namespace {
 using simdjson::error_code;
 namespace od = simdjson::ondemand;
 
-// The default engagement schema. Required fields must all be present; optional ones default to "".
-enum FieldBit : uint32_t {
-  kEventId = 1U << 0,
-  kTs = 1U << 1,
-  kUserId = 1U << 2,
-  kPinId = 1U << 3,
-  kAction = 1U << 4,
-  kIp = 1U << 5,
-};
-constexpr uint32_t kRequired = kEventId | kTs | kUserId | kPinId | kAction | kIp;
+constexpr size_t kColumns = kSchemaColumnCount;
+constexpr uint32_t bit(SchemaColumn c) {
+  return 1U << static_cast<uint32_t>(c);
+}
 
+constexpr size_t col(SchemaColumn c) {
+  return static_cast<size_t>(c);
+}
+
+// One event's values, indexed by column: u64[] for the u64 columns, str[] for the string columns and the
+// text of the IP (views into the parser's string buffer).
 struct ParsedEvent {
   uint32_t seen = 0;
-  uint64_t event_id = 0;
   int64_t ts_ms = 0;
-  uint64_t user_id = 0;
-  uint64_t pin_id = 0;
-  std::string_view action, ip_text, app, ua;  // point into the parser's string buffer
+  std::array<uint64_t, kColumns> u64{};
+  std::array<std::string_view, kColumns> str{};
   IpAddress ip;
+  uint16_t action_code = kUnknownEnumCode;
+  uint16_t app_code = kUnknownEnumCode;
+  // The pass-through columns (EventSchema::extra): which were read, and their values.
+  uint64_t extra_seen = 0;
+  std::vector<uint64_t> extra_bits;
+  std::vector<std::string_view> extra_str;
 };
 
 struct Failure {
@@ -48,26 +59,6 @@ bool is_type_error(error_code e) {
 // A value error is a wrong type when the JSON was fine but the value was not what the schema wants.
 Failure value_failure(error_code e, std::string_view field) {
   return {is_type_error(e) ? DeadLetterReason::kWrongType : DeadLetterReason::kMalformedJson, field};
-}
-
-std::string_view missing_field_name(uint32_t seen) {
-  if (!(seen & kEventId)) return "event_id";
-  if (!(seen & kTs)) return "ts";
-  if (!(seen & kUserId)) return "user_id";
-  if (!(seen & kPinId)) return "pin_id";
-  if (!(seen & kAction)) return "action";
-  return "ip";
-}
-
-// Reads an optional string: absent or null both mean "".
-error_code get_optional_string(od::value v, std::string_view& out) {
-  bool null = false;
-  if (auto e = v.is_null().get(null)) return e;
-  if (null) {
-    out = {};
-    return simdjson::SUCCESS;
-  }
-  return v.get_string().get(out);
 }
 
 // The event time: an epoch number in the configured unit (integer or fractional), a string of digits
@@ -108,8 +99,335 @@ error_code read_timestamp(od::value v, EpochUnit unit, int64_t& out) {
   return simdjson::SUCCESS;
 }
 
-std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, const ParserOptions& options,
-                                 ParsedEvent& ev) {
+// A u64 given as a JSON string of 1 to 20 decimal digits that fits 64 bits (from_string = true).
+error_code read_u64_or_string(od::value v, uint64_t& out) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  if (type != od::json_type::string) return v.get_uint64().get(out);
+  std::string_view text;
+  if (auto e = v.get_string().get(text)) return e;
+  if (text.empty() || text.size() > 20) return simdjson::INCORRECT_TYPE;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return simdjson::INCORRECT_TYPE;
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return simdjson::NUMBER_OUT_OF_RANGE;
+    value = value * 10 + digit;
+  }
+  out = value;
+  return simdjson::SUCCESS;
+}
+
+uint64_t load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint32_t load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint16_t load16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// a == b for keys, inline for up to 16 bytes (two overlapping loads, never past either end): JSON keys
+// are short, and a call to memcmp per candidate key cost ~5 % of the parse.
+[[gnu::always_inline]] inline bool key_equal(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8) {
+    if (n > 16) return std::memcmp(x, y, n) == 0;
+    return load64(x) == load64(y) && load64(x + n - 8) == load64(y + n - 8);
+  }
+  if (n >= 4) return load32(x) == load32(y) && load32(x + n - 4) == load32(y + n - 4);
+  if (n >= 2) return load16(x) == load16(y) && load16(x + n - 2) == load16(y + n - 2);
+  return n == 0 || x[0] == y[0];
+}
+
+// How a column's value is read, resolved at start: a chain of well-predicted branches per field, where
+// a switch on the column was an indirect jump.
+enum ReadKind : uint8_t {
+  kReadU64,
+  kReadU64OrString,
+  kReadString,
+  kReadTimestamp,
+  kReadOptional = 0x80,  // flag: null means absent
+};
+
+uint8_t read_kind_of(SchemaColumn c, const FieldSchema& f) {
+  uint8_t kind = kReadString;
+  switch (column_type(c)) {
+    case SchemaType::kU64:
+      kind = f.from_string ? kReadU64OrString : kReadU64;
+      break;
+    case SchemaType::kTimestamp:
+      kind = kReadTimestamp;
+      break;
+    case SchemaType::kString:
+    case SchemaType::kIp:
+      kind = kReadString;
+      break;
+  }
+  return f.required ? kind : static_cast<uint8_t>(kind | kReadOptional);
+}
+
+// The schema's paths as a tree of objects: node 0 is the event itself; each child is a key that holds
+// either a column's value (column >= 0) or a nested object (node > 0), never both.
+struct PathNode {
+  struct Child {
+    std::string_view key;
+    int8_t column = -1;
+    int16_t node = -1;
+    uint8_t read = 0;  // ReadKind of the column
+  };
+  std::vector<Child> children;
+  std::string_view path;  // the dotted path of this object ("" for the event), for failures
+
+  // The child a key may be: slots[hash(key)], found with one comparison (the multipliers are picked at
+  // start so that no two children share a slot; linear search when none fit).
+  static constexpr size_t kSlots = 64;
+  std::array<int8_t, kSlots> slots{};
+  uint32_t mul_len = 0, mul_first = 0;
+  bool hashed = false;
+
+  size_t hash(std::string_view key) const {
+    const size_t n = key.size();
+    const uint32_t first = n ? static_cast<unsigned char>(key[0]) : 0;
+    const uint32_t last = n ? static_cast<unsigned char>(key[n - 1]) : 0;
+    return (static_cast<uint32_t>(n) * mul_len + first * mul_first + last) % kSlots;
+  }
+
+  void build_slots() {
+    for (uint32_t a = 1; a < 64 && !hashed; ++a) {
+      for (uint32_t b = 1; b < 64 && !hashed; ++b) {
+        mul_len = a;
+        mul_first = b;
+        slots.fill(-1);
+        hashed = true;
+        for (size_t i = 0; i < children.size() && hashed; ++i) {
+          int8_t& slot = slots[hash(children[i].key)];
+          if (slot >= 0) hashed = false;
+          slot = static_cast<int8_t>(i);
+        }
+      }
+    }
+  }
+
+  [[gnu::always_inline]] const Child* find(std::string_view key) const {
+    if (hashed) {
+      const int8_t i = slots[hash(key)];
+      return i >= 0 && key_equal(children[static_cast<size_t>(i)].key, key)
+                 ? &children[static_cast<size_t>(i)]
+                 : nullptr;
+    }
+    for (const auto& ch : children) {
+      if (key_equal(ch.key, key)) return &ch;
+    }
+    return nullptr;
+  }
+};
+
+// The schema resolved once: the path tree, and per column what a failure names and how a value is read.
+struct CompiledSchema {
+  explicit CompiledSchema(const EventSchema& s) : schema(s) {
+    nodes.emplace_back();
+    // Columns kColumns.. are the pass-through columns.
+    for (size_t c = 0; c < kColumns + schema.extra.size(); ++c) {
+      const std::string_view path = c < kColumns ? std::string_view(schema.fields[c].path)
+                                                 : std::string_view(schema.extra[c - kColumns].path);
+      size_t node = 0;
+      size_t begin = 0;
+      for (;;) {
+        const size_t dot = path.find('.', begin);
+        const std::string_view key =
+            path.substr(begin, dot == std::string_view::npos ? path.npos : dot - begin);
+        auto& children = nodes[node].children;
+        auto it =
+            std::find_if(children.begin(), children.end(), [&](const auto& ch) { return ch.key == key; });
+        if (dot == std::string_view::npos) {
+          if (it == children.end()) {
+            children.push_back(
+                {key, static_cast<int8_t>(c), -1,
+                 c < kColumns ? read_kind_of(static_cast<SchemaColumn>(c), schema.fields[c]) : uint8_t{0}});
+          }
+          break;
+        }
+        if (it == children.end()) {
+          children.push_back({key, -1, static_cast<int16_t>(nodes.size())});
+          nodes.emplace_back();
+          nodes.back().path = path.substr(0, dot);
+          node = nodes.size() - 1;
+        } else {
+          node = static_cast<size_t>(it->node);  // check_event_schema: never a column's value
+        }
+        begin = dot + 1;
+      }
+    }
+    for (PathNode& n : nodes) n.build_slots();
+    for (size_t c = 0; c < kColumns; ++c) {
+      const FieldSchema& f = schema.fields[c];
+      if (f.required) required |= 1U << c;
+      for (size_t i = 0; i < schema.extra.size(); ++i) {
+        if (schema.extra[i].required) extra_required |= uint64_t{1} << i;
+      }
+      has_dictionary = has_dictionary || !f.values.empty();
+      for (size_t i = 0; i < f.values.size(); ++i) {
+        dictionary[c].emplace(std::string_view(f.values[i]), static_cast<uint16_t>(i));
+      }
+    }
+  }
+  CompiledSchema(const CompiledSchema&) = delete;
+  CompiledSchema& operator=(const CompiledSchema&) = delete;
+
+  const FieldSchema& field(SchemaColumn c) const { return schema[c]; }
+  std::string_view path(SchemaColumn c) const { return schema[c].path; }
+  std::string_view extra_path(size_t i) const { return schema.extra[i].path; }
+
+  EventSchema schema;  // owns the strings the views below point into; never changed
+  std::vector<PathNode> nodes;
+  uint32_t required = 0;
+  uint64_t extra_required = 0;
+  bool has_dictionary = false;
+  std::array<std::unordered_map<std::string_view, uint16_t>, kColumns> dictionary;
+};
+
+// Reads one column's value and marks it seen; null in a field that is not required means absent.
+error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit, ParsedEvent& ev) {
+  if (kind & kReadOptional) {
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return e;
+    if (null) return simdjson::SUCCESS;  // the default applies
+    kind &= static_cast<uint8_t>(~kReadOptional);
+  }
+  ev.seen |= 1U << column;
+  if (kind == kReadU64) return v.get_uint64().get(ev.u64[column]);
+  if (kind == kReadString) return v.get_string().get(ev.str[column]);
+  if (kind == kReadTimestamp) return read_timestamp(v, unit, ev.ts_ms);
+  return read_u64_or_string(v, ev.u64[column]);
+}
+
+// A number given as a JSON string (from_string): the whole string must be the number.
+template <typename T>
+error_code number_from_string(od::value v, T& out) {
+  std::string_view text;
+  if (auto e = v.get_string().get(text)) return e;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  if (ec == std::errc::result_out_of_range) return simdjson::NUMBER_OUT_OF_RANGE;
+  return ec == std::errc() && ptr == end && !text.empty() ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+}
+
+// Reads a pass-through column's value (null: absent, or a wrong type where it is required).
+error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& ev) {
+  if (!f.required) {
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return e;
+    if (null) return simdjson::SUCCESS;
+  }
+  bool is_string = false;
+  if (f.from_string) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    is_string = type == od::json_type::string;
+  }
+  error_code e = simdjson::SUCCESS;
+  switch (f.type) {
+    case ExtraType::kU64:
+      e = is_string ? read_u64_or_string(v, ev.extra_bits[i]) : v.get_uint64().get(ev.extra_bits[i]);
+      break;
+    case ExtraType::kI64: {
+      int64_t x = 0;
+      e = is_string ? number_from_string(v, x) : v.get_int64().get(x);
+      ev.extra_bits[i] = static_cast<uint64_t>(x);
+      break;
+    }
+    case ExtraType::kF64: {
+      double x = 0;
+      e = is_string ? number_from_string(v, x) : v.get_double().get(x);
+      if (!e && !std::isfinite(x)) e = simdjson::INCORRECT_TYPE;  // "nan", "inf" as strings
+      ev.extra_bits[i] = std::bit_cast<uint64_t>(x);
+      break;
+    }
+    case ExtraType::kString:
+      e = v.get_string().get(ev.extra_str[i]);
+      break;
+  }
+  if (!e) ev.extra_seen |= uint64_t{1} << i;
+  return e;
+}
+
+// Reads the columns of one object of the path tree (the event itself, or a nested object).
+// The event itself (kRoot) is read inline in parse_one; nested objects recurse. kExtra: the schema has
+// pass-through columns (without them, their code is compiled out of the default schema's path).
+template <bool kRoot, bool kExtra>
+std::optional<Failure> parse_object(od::object obj, size_t node_index, const CompiledSchema& cs,
+                                    EpochUnit unit, ParsedEvent& ev) {
+  const PathNode& node = cs.nodes[node_index];
+  size_t next = 0;
+  for (auto field_result : obj) {
+    if (field_result.error()) return Failure{DeadLetterReason::kMalformedJson, {}};
+    od::field field = field_result.value_unsafe();
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return Failure{DeadLetterReason::kMalformedJson, {}};
+    // Events of one stream keep their keys in one order: the child after the last one matched is tried
+    // first, one comparison where it is right.
+    const PathNode::Child* child = nullptr;
+    if (next < node.children.size() && key_equal(node.children[next].key, key)) {
+      child = &node.children[next];
+    } else {
+      child = node.find(key);
+      if (!child) continue;  // unknown fields are skipped by the iterator
+    }
+    next = static_cast<size_t>(child - node.children.data()) + 1;
+    od::value v = field.value();
+    if (child->column >= 0) {
+      const auto column = static_cast<size_t>(child->column);
+      if (kExtra && column >= kColumns) {
+        const size_t i = column - kColumns;
+        if (auto e = read_extra(v, i, cs.schema.extra[i], ev)) return value_failure(e, cs.extra_path(i));
+        continue;
+      }
+      if (auto e = read_column(v, column, child->read, unit, ev)) {
+        return value_failure(e, cs.path(static_cast<SchemaColumn>(column)));
+      }
+      continue;
+    }
+    const PathNode& sub = cs.nodes[static_cast<size_t>(child->node)];
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return value_failure(e, sub.path);
+    if (null) continue;  // everything below is absent
+    od::object inner;
+    if (auto e = v.get_object().get(inner)) return value_failure(e, sub.path);
+    if (auto failure = parse_object<false, kExtra>(inner, static_cast<size_t>(child->node), cs, unit, ev)) {
+      return failure;
+    }
+  }
+  return std::nullopt;
+}
+
+// Looks an enum column's value up in its dictionary.
+std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column, std::string_view value,
+                                   uint16_t& code) {
+  const auto& dict = cs.dictionary[static_cast<size_t>(column)];
+  if (dict.empty()) return std::nullopt;
+  auto it = dict.find(value);
+  if (it != dict.end()) {
+    code = it->second;
+  } else if (cs.field(column).unknown == EnumUnknown::kDeadLetter) {
+    return Failure{DeadLetterReason::kUnknownValue, cs.path(column)};
+  }
+  return std::nullopt;
+}
+
+template <bool kExtra>
+std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, const CompiledSchema& cs,
+                                 EpochUnit unit, ParsedEvent& ev) {
   od::document doc;
   if (parser.iterate(payload.data(), payload.size(), payload.size() + RawBatch::kPadding).get(doc)) {
     return Failure{DeadLetterReason::kMalformedJson, {}};
@@ -119,52 +437,55 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
     return Failure{
         e == simdjson::INCORRECT_TYPE ? DeadLetterReason::kNotObject : DeadLetterReason::kMalformedJson, {}};
   }
-  for (auto field_result : obj) {
-    if (field_result.error()) return Failure{DeadLetterReason::kMalformedJson, {}};
-    od::field field = field_result.value_unsafe();
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return Failure{DeadLetterReason::kMalformedJson, {}};
-    od::value v = field.value();
-    error_code e = simdjson::SUCCESS;
-    if (key == "event_id") {
-      e = v.get_uint64().get(ev.event_id);
-      ev.seen |= kEventId;
-    } else if (key == "ts") {
-      e = read_timestamp(v, options.ts_unit, ev.ts_ms);
-      ev.seen |= kTs;
-    } else if (key == "user_id") {
-      e = v.get_uint64().get(ev.user_id);
-      ev.seen |= kUserId;
-    } else if (key == "pin_id") {
-      e = v.get_uint64().get(ev.pin_id);
-      ev.seen |= kPinId;
-    } else if (key == "action") {
-      e = v.get_string().get(ev.action);
-      ev.seen |= kAction;
-    } else if (key == "ip") {
-      e = v.get_string().get(ev.ip_text);
-      ev.seen |= kIp;
-    } else if (key == "app") {
-      e = get_optional_string(v, ev.app);
-    } else if (key == "ua") {
-      e = get_optional_string(v, ev.ua);
-    } else {
-      continue;  // unknown fields are skipped by the iterator
-    }
-    if (e) return value_failure(e, key);
-  }
+  if (auto failure = parse_object<true, kExtra>(obj, 0, cs, unit, ev)) return failure;
   // Anything after the closing brace makes the message malformed.
   const char* end = nullptr;
   if (doc.current_location().get(end) != simdjson::OUT_OF_BOUNDS) {
     return Failure{DeadLetterReason::kMalformedJson, {}};
   }
-  if ((ev.seen & kRequired) != kRequired) {
-    return Failure{DeadLetterReason::kMissingField, missing_field_name(ev.seen)};
+  if ((ev.seen & cs.required) != cs.required) {
+    const uint32_t missing = cs.required & ~ev.seen;
+    return Failure{DeadLetterReason::kMissingField,
+                   cs.path(static_cast<SchemaColumn>(std::countr_zero(missing)))};
   }
-  if (ev.ts_ms < 0 || ev.ts_ms > kMaxTimestampMs) return Failure{DeadLetterReason::kWrongType, "ts"};
-  auto ip = parse_ip(ev.ip_text);
-  if (!ip) return Failure{DeadLetterReason::kBadIp, "ip"};
-  ev.ip = *ip;
+  if (kExtra && (ev.extra_seen & cs.extra_required) != cs.extra_required) {
+    const uint64_t missing = cs.extra_required & ~ev.extra_seen;
+    return Failure{DeadLetterReason::kMissingField,
+                   cs.extra_path(static_cast<size_t>(std::countr_zero(missing)))};
+  }
+  if (ev.seen != (1U << kColumns) - 1) {  // absent optional fields take their defaults
+    const auto absent = [&](SchemaColumn c) { return (ev.seen & bit(c)) == 0; };
+    if (absent(SchemaColumn::kEventId))
+      ev.u64[col(SchemaColumn::kEventId)] = cs.field(SchemaColumn::kEventId).default_u64;
+    if (absent(SchemaColumn::kTs)) ev.ts_ms = cs.field(SchemaColumn::kTs).default_ts_ms;
+    if (absent(SchemaColumn::kUserId))
+      ev.u64[col(SchemaColumn::kUserId)] = cs.field(SchemaColumn::kUserId).default_u64;
+    if (absent(SchemaColumn::kPinId))
+      ev.u64[col(SchemaColumn::kPinId)] = cs.field(SchemaColumn::kPinId).default_u64;
+    if (absent(SchemaColumn::kAction))
+      ev.str[col(SchemaColumn::kAction)] = cs.field(SchemaColumn::kAction).default_string;
+    if (absent(SchemaColumn::kApp))
+      ev.str[col(SchemaColumn::kApp)] = cs.field(SchemaColumn::kApp).default_string;
+    if (absent(SchemaColumn::kUa))
+      ev.str[col(SchemaColumn::kUa)] = cs.field(SchemaColumn::kUa).default_string;
+  }
+  if (ev.ts_ms < 0 || ev.ts_ms > kMaxTimestampMs) {
+    return Failure{DeadLetterReason::kWrongType, cs.path(SchemaColumn::kTs)};
+  }
+  if (ev.seen & bit(SchemaColumn::kIp)) {
+    auto ip = parse_ip(ev.str[col(SchemaColumn::kIp)]);
+    if (!ip) return Failure{DeadLetterReason::kBadIp, cs.path(SchemaColumn::kIp)};
+    ev.ip = *ip;
+  } else {
+    ev.ip = cs.field(SchemaColumn::kIp).default_ip;
+  }
+  if (cs.has_dictionary) {
+    if (auto failure =
+            encode_enum(cs, SchemaColumn::kAction, ev.str[col(SchemaColumn::kAction)], ev.action_code))
+      return failure;
+    if (auto failure = encode_enum(cs, SchemaColumn::kApp, ev.str[col(SchemaColumn::kApp)], ev.app_code))
+      return failure;
+  }
   return std::nullopt;
 }
 
@@ -181,25 +502,43 @@ bool is_invalid_json(simdjson::dom::parser& dom, std::string_view payload) {
 }  // namespace
 
 struct EventParser::Impl {
+  explicit Impl(const EventSchema& s) : schema(s) {}
+  CompiledSchema schema;
   od::parser parser;
   simdjson::dom::parser dom;  // validation of failed messages only
 };
 
-EventParser::EventParser(ParserOptions options) : options_(options), impl_(std::make_unique<Impl>()) {}
+EventParser::EventParser(ParserOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(options_.schema)) {}
 EventParser::~EventParser() = default;
 
 void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters) {
   const size_t first_new_row = out.size();
+  const bool has_action_codes = !impl_->schema.dictionary[static_cast<size_t>(SchemaColumn::kAction)].empty();
+  const bool has_app_codes = !impl_->schema.dictionary[static_cast<size_t>(SchemaColumn::kApp)].empty();
+  // Reused: every column of a good event is written (read, or its default), so only these are reset.
+  ParsedEvent ev;
+  const std::vector<ExtraField>& extra = impl_->schema.schema.extra;
+  ev.extra_bits.resize(extra.size());
+  ev.extra_str.resize(extra.size());
+  if (out.extra.size() != extra.size()) {
+    out.extra.resize(extra.size());
+    for (size_t j = 0; j < extra.size(); ++j) out.extra[j].type = extra[j].type;
+  }
   for (size_t i = 0; i < raw.size(); ++i) {
     const std::string_view payload = raw.payload(i);
     std::optional<Failure> failure;
-    ParsedEvent ev;
+    ev.seen = 0;
+    ev.action_code = kUnknownEnumCode;
+    ev.app_code = kUnknownEnumCode;
+    ev.extra_seen = 0;
     if (payload.empty()) {
       failure = Failure{DeadLetterReason::kEmpty, {}};
     } else if (payload.size() > options_.max_message_bytes) {
       failure = Failure{DeadLetterReason::kOversized, {}};
     } else {
-      failure = parse_one(impl_->parser, payload, options_, ev);
+      failure = extra.empty() ? parse_one<false>(impl_->parser, payload, impl_->schema, options_.ts_unit, ev)
+                              : parse_one<true>(impl_->parser, payload, impl_->schema, options_.ts_unit, ev);
       if (failure && failure->reason != DeadLetterReason::kMalformedJson &&
           is_invalid_json(impl_->dom, payload)) {
         failure = Failure{DeadLetterReason::kMalformedJson, {}};
@@ -210,15 +549,24 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
           DeadLetter{failure->reason, std::string(failure->field), raw.position(i), std::string(payload)});
       continue;
     }
-    out.event_id.push_back(ev.event_id);
+    out.event_id.push_back(ev.u64[col(SchemaColumn::kEventId)]);
     out.ts_ms.push_back(ev.ts_ms);
-    out.user_id.push_back(ev.user_id);
-    out.pin_id.push_back(ev.pin_id);
-    out.action.push_back(ev.action);
+    out.user_id.push_back(ev.u64[col(SchemaColumn::kUserId)]);
+    out.pin_id.push_back(ev.u64[col(SchemaColumn::kPinId)]);
+    out.action.push_back(ev.str[col(SchemaColumn::kAction)]);
     out.ip.push_back(ev.ip);
-    out.app.push_back(ev.app);
-    out.ua.push_back(ev.ua);
+    out.app.push_back(ev.str[col(SchemaColumn::kApp)]);
+    out.ua.push_back(ev.str[col(SchemaColumn::kUa)]);
     out.position.push_back(raw.position(i));
+    if (has_action_codes) out.action_code.push_back(ev.action_code);
+    if (has_app_codes) out.app_code.push_back(ev.app_code);
+    for (size_t j = 0; j < extra.size(); ++j) {
+      ExtraColumn& column = out.extra[j];
+      const bool seen = (ev.extra_seen >> j) & 1;
+      column.present.push_back(seen || extra[j].has_default);
+      column.bits.push_back(seen ? ev.extra_bits[j] : extra[j].default_bits);
+      column.str.push_back(seen ? ev.extra_str[j] : std::string_view(extra[j].default_string));
+    }
   }
   // Only the rows added here are selected and reset; rows already in `out` keep their state.
   for (size_t row = first_new_row; row < out.size(); ++row)

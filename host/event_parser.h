@@ -7,6 +7,7 @@
 
 #include "host/dead_letter.h"
 #include "host/event_batch.h"
+#include "host/event_schema.h"
 #include "host/raw_batch.h"
 #include "host/timestamp.h"
 
@@ -16,6 +17,8 @@ struct ParserOptions {
   size_t max_message_bytes = 1 << 20;
   // The unit of numeric "ts" values (numbers, or strings of digits). RFC 3339 strings are always read.
   EpochUnit ts_unit = EpochUnit::kMilliseconds;
+  // Where each column is read from; must pass check_event_schema (the config reader checks it).
+  EventSchema schema = default_event_schema();
 };
 
 class EventParser {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <bit>
 #include <type_traits>
 
 namespace enrichd {
@@ -177,6 +178,27 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
         append_number(out, id);
         append_tab(out);
         append_escaped(out, joins[j]->name(id));
+      }
+    }
+    for (const ExtraColumn& column : b.extra) {
+      append_tab(out);
+      if (!column.present[i]) {
+        append_null(out);
+        continue;
+      }
+      switch (column.type) {
+        case ExtraType::kU64:
+          append_number(out, column.bits[i]);
+          break;
+        case ExtraType::kI64:
+          append_number(out, static_cast<int64_t>(column.bits[i]));
+          break;
+        case ExtraType::kF64:
+          append_number(out, std::bit_cast<double>(column.bits[i]));
+          break;
+        case ExtraType::kString:
+          append_escaped(out, column.str[i]);
+          break;
       }
     }
     out.push_back('\n');

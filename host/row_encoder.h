@@ -48,7 +48,8 @@ void append_escaped(std::string& out, std::string_view s);
 void append_datetime_ms(std::string& out, int64_t epoch_ms);
 
 // The joins after the category join: table j names the ids of batch.join_id[j], written as two more
-// fields per join (<column>_id, <column>) after the fixed columns.
+// fields per join (<column>_id, <column>) after the fixed columns; then one field per pass-through
+// column of the batch (EventBatch::extra).
 using JoinTables = std::span<const CategoryTable* const>;
 
 // Appends one line per selected row of `batch`.
@@ -61,6 +62,22 @@ void encode_row(const EventBatch& batch, uint32_t row, const GeoTable& geo, cons
 // The two output columns of a join after the category join (MySQL-dialect types).
 inline constexpr std::string_view kJoinIdType = "INT UNSIGNED NULL";
 inline constexpr std::string_view kJoinNameType = "VARCHAR(128) NULL";
+
+// The output column of a pass-through column ([[schema.extra]]), written after the joins' columns, in
+// the schema's order (EventBatch::extra); NULL where the event had no value and the column no default.
+constexpr std::string_view extra_column_type(ExtraType type) {
+  switch (type) {
+    case ExtraType::kU64:
+      return "BIGINT UNSIGNED NULL";
+    case ExtraType::kI64:
+      return "BIGINT NULL";
+    case ExtraType::kF64:
+      return "DOUBLE NULL";
+    case ExtraType::kString:
+      return "TEXT NULL";
+  }
+  return "TEXT NULL";
+}
 
 // The dead-letter table, in the order encode_dead_letter writes fields (received_at is the server's).
 inline constexpr std::array<OutputColumn, 6> kDeadLetterColumns = {{

@@ -1,6 +1,7 @@
 #include "pipeline/config.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -10,8 +11,13 @@
 #include <sstream>
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "host/event_batch.h"
+#include "host/event_schema.h"
+#include "host/ip_address.h"
+#include "host/row_encoder.h"
 #include "host/timestamp.h"
 #include "pipeline/config_section.h"
 
@@ -173,6 +179,180 @@ Status read_sink(Section s, SinkConfig& c) {
                           "create_table", "load_retries", "connections", "compression"});
 }
 
+// [schema.fields.<column>]: path, required, default, from_string, values, unknown.
+Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
+  ENRICHD_CONFIG_TRY(s.get("path", f.path));
+  ENRICHD_CONFIG_TRY(s.get("required", f.required));
+  ENRICHD_CONFIG_TRY(s.get("from_string", f.from_string));
+  const SchemaType type = column_type(column);
+  const std::string name(column_name(column));
+  if (f.path.empty()) {
+    return Status::errorf(
+        "config key '{}' must not be empty (a JSON key, or keys joined by dots such as \"ctx.{}\")",
+        s.key_name("path"), name);
+  }
+  if (f.from_string && type != SchemaType::kU64) {
+    return Status::errorf(
+        "config key '{}' applies only to the u64 columns event_id, user_id and pin_id ({} is {}{}): remove "
+        "it",
+        s.key_name("from_string"), name, to_string(type),
+        type == SchemaType::kTimestamp ? ", which always accepts strings of digits and RFC 3339" : "");
+  }
+  if (const toml::node* n = s.find("default")) {
+    if (f.required) {
+      return Status::errorf(
+          "config key '{}' is set but the field is required: add required = false to [{}], or remove the "
+          "default",
+          s.key_name("default"), s.name());
+    }
+    const auto wrong = [&](std::string_view what) {
+      return Status::errorf("config key '{}' must be {} ({} is {})", s.key_name("default"), what, name,
+                            to_string(type));
+    };
+    switch (type) {
+      case SchemaType::kU64:
+        if (!n->is_integer() || n->as_integer()->get() < 0) return wrong("a non-negative integer");
+        f.default_u64 = static_cast<uint64_t>(n->as_integer()->get());
+        break;
+      case SchemaType::kTimestamp: {
+        std::optional<int64_t> ms;
+        if (n->is_integer()) ms = n->as_integer()->get();
+        if (n->is_string()) ms = parse_datetime_ms(n->as_string()->get());
+        if (!ms || *ms < 0 || *ms > kMaxTimestampMs) {
+          return wrong("epoch milliseconds or an RFC 3339 date-time such as \"2024-01-01T00:00:00Z\"");
+        }
+        f.default_ts_ms = *ms;
+        break;
+      }
+      case SchemaType::kString:
+        if (!n->is_string()) return wrong("a string");
+        f.default_string = n->as_string()->get();
+        break;
+      case SchemaType::kIp: {
+        std::optional<IpAddress> ip;
+        if (n->is_string()) ip = parse_ip(n->as_string()->get());
+        if (!ip) return wrong("an IPv4 or IPv6 address string such as \"0.0.0.0\"");
+        f.default_ip = *ip;
+        break;
+      }
+    }
+  } else if (!f.required && (type == SchemaType::kTimestamp || type == SchemaType::kIp)) {
+    return Status::errorf(
+        "config key '{}' is required when {} is not required (there is no natural empty {})",
+        s.key_name("default"), name, to_string(type));
+  }
+  if (s.find("values")) {
+    if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+      return Status::errorf("config key '{}': enum dictionaries apply only to action and app: remove it",
+                            s.key_name("values"));
+    }
+    ENRICHD_CONFIG_TRY(s.get("values", f.values));
+    if (f.values.empty())
+      return Status::errorf("config key '{}' must list at least one value", s.key_name("values"));
+    if (f.values.size() > kMaxEnumValues) {
+      return Status::errorf("config key '{}' lists {} values, at most {}", s.key_name("values"),
+                            f.values.size(), kMaxEnumValues);
+    }
+    std::set<std::string> seen;
+    for (const std::string& v : f.values) {
+      if (!seen.insert(v).second) {
+        return Status::errorf("config key '{}' lists '{}' twice: remove one", s.key_name("values"), v);
+      }
+    }
+  }
+  std::string unknown = "keep";
+  ENRICHD_CONFIG_TRY(s.get("unknown", unknown));
+  if (unknown == "keep") {
+    f.unknown = EnumUnknown::kKeep;
+  } else if (unknown == "dead-letter") {
+    f.unknown = EnumUnknown::kDeadLetter;
+  } else {
+    return Status::errorf("config key '{}' is '{}', must be \"keep\" or \"dead-letter\"",
+                          s.key_name("unknown"), unknown);
+  }
+  if (s.find("unknown") && f.values.empty()) {
+    return Status::errorf("config key '{}' needs a dictionary: add values = [...] to [{}]",
+                          s.key_name("unknown"), s.name());
+  }
+  return s.check_unknown({"path", "required", "default", "from_string", "values", "unknown"});
+}
+
+// One [[schema.extra]] table: name, path, type, required, default, from_string.
+Status read_extra(Section s, ExtraField& e) {
+  ENRICHD_CONFIG_TRY(s.get("name", e.name, true));
+  e.path = e.name;
+  ENRICHD_CONFIG_TRY(s.get("path", e.path));
+  ENRICHD_CONFIG_TRY(s.get("required", e.required));
+  ENRICHD_CONFIG_TRY(s.get("from_string", e.from_string));
+  const bool plain_name = std::all_of(e.name.begin(), e.name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+  });
+  if (!plain_name || e.name.size() > 64) {
+    return Status::errorf(
+        "config key '{}' is '{}', must be a column name of letters, digits and _ (at most 64)",
+        s.key_name("name"), e.name);
+  }
+  if (std::any_of(kOutputColumns.begin(), kOutputColumns.end(),
+                  [&](const OutputColumn& col) { return col.name == e.name; })) {
+    return Status::errorf("config key '{}' is '{}', a column enrichd writes already: pick another name",
+                          s.key_name("name"), e.name);
+  }
+  if (e.path.empty()) {
+    return Status::errorf("config key '{}' must not be empty (a JSON key, or keys joined by dots)",
+                          s.key_name("path"));
+  }
+  std::string type;
+  ENRICHD_CONFIG_TRY(s.get("type", type, true));
+  if (type == "u64") {
+    e.type = ExtraType::kU64;
+  } else if (type == "i64") {
+    e.type = ExtraType::kI64;
+  } else if (type == "f64") {
+    e.type = ExtraType::kF64;
+  } else if (type == "string") {
+    e.type = ExtraType::kString;
+  } else {
+    return Status::errorf("config key '{}' is '{}', must be \"u64\", \"i64\", \"f64\" or \"string\"",
+                          s.key_name("type"), type);
+  }
+  if (e.from_string && e.type == ExtraType::kString) {
+    return Status::errorf("config key '{}' applies only to the numeric types u64, i64 and f64: remove it",
+                          s.key_name("from_string"));
+  }
+  if (const toml::node* n = s.find("default")) {
+    if (e.required) {
+      return Status::errorf(
+          "config key '{}' is set but the column is required: remove required = true, or the default",
+          s.key_name("default"));
+    }
+    const auto wrong = [&](std::string_view what) {
+      return Status::errorf("config key '{}' must be {} (type = \"{}\")", s.key_name("default"), what,
+                            to_string(e.type));
+    };
+    e.has_default = true;
+    switch (e.type) {
+      case ExtraType::kU64:
+        if (!n->is_integer() || n->as_integer()->get() < 0) return wrong("a non-negative integer");
+        e.default_bits = static_cast<uint64_t>(n->as_integer()->get());
+        break;
+      case ExtraType::kI64:
+        if (!n->is_integer()) return wrong("an integer");
+        e.default_bits = static_cast<uint64_t>(n->as_integer()->get());
+        break;
+      case ExtraType::kF64:
+        if (!n->is_number()) return wrong("a number");
+        e.default_bits = std::bit_cast<uint64_t>(n->is_integer() ? static_cast<double>(n->as_integer()->get())
+                                                                 : n->as_floating_point()->get());
+        break;
+      case ExtraType::kString:
+        if (!n->is_string()) return wrong("a string");
+        e.default_string = n->as_string()->get();
+        break;
+    }
+  }
+  return s.check_unknown({"name", "path", "type", "required", "default", "from_string"});
+}
+
 Status read_schema(Section s, SchemaConfig& c) {
   std::string unit = "ms";
   ENRICHD_CONFIG_TRY(s.get("ts_unit", unit));
@@ -182,7 +362,50 @@ Status read_schema(Section s, SchemaConfig& c) {
                           unit);
   }
   c.ts_unit = *parsed;
-  return s.check_unknown({"ts_unit"});
+  if (const toml::node* n = s.find("fields")) {
+    const toml::table* fields = n->as_table();
+    if (!fields)
+      return Status::error("config key 'schema.fields' must be a table ([schema.fields.<column>])");
+    std::string columns;
+    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+      columns += (i ? ", " : "") + std::string(column_name(static_cast<SchemaColumn>(i)));
+    }
+    for (const auto& [k, v] : *fields) {
+      const std::string key(k.str());
+      size_t i = 0;
+      while (i < kSchemaColumnCount && column_name(static_cast<SchemaColumn>(i)) != key) ++i;
+      if (i == kSchemaColumnCount) {
+        return Status::errorf("config key 'schema.fields.{}' is unknown (columns: {})", key, columns);
+      }
+      if (!v.is_table()) {
+        return Status::errorf("config key 'schema.fields.{}' must be a table ([schema.fields.{}])", key, key);
+      }
+      ENRICHD_CONFIG_TRY(read_field(Section(v.as_table(), "schema.fields." + key),
+                                    static_cast<SchemaColumn>(i), c.fields.fields[i]));
+    }
+  }
+  if (const toml::node* n = s.find("extra")) {
+    const toml::array* tables = n->as_array();
+    if (!tables || !tables->is_array_of_tables()) {
+      return Status::error("config key 'schema.extra' must be an array of tables ([[schema.extra]])");
+    }
+    if (tables->size() > kMaxExtraFields) {
+      return Status::errorf("config key 'schema.extra' has {} tables, at most {}", tables->size(),
+                            kMaxExtraFields);
+    }
+    for (size_t i = 0; i < tables->size(); ++i) {
+      ExtraField e;
+      ENRICHD_CONFIG_TRY(read_extra(Section((*tables)[i].as_table(), fmt::format("schema.extra[{}]", i)), e));
+      c.fields.extra.push_back(std::move(e));
+    }
+  }
+  if (Status st = check_event_schema(c.fields); !st) {
+    return Status::errorf(
+        "config tables [schema.fields] and [[schema.extra]]: {}: give each column its own "
+        "name and path",
+        st.message());
+  }
+  return s.check_unknown({"ts_unit", "fields", "extra"});
 }
 
 Status read_metrics(Section s, MetricsConfig& c) {
@@ -253,6 +476,18 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   if (!s) return s.with_context(source_name);
   for (size_t i = 1; i < c.enrich.joins.size(); ++i)
     c.sink.join_columns.push_back(c.enrich.joins[i].output_column);
+  for (const ExtraField& e : c.schema.fields.extra) {
+    for (const std::string& j : c.sink.join_columns) {
+      if (e.name == j || e.name == j + "_id") {
+        return Status::errorf(
+                   "config key 'schema.extra' names column '{}', which the join '{}' writes: pick "
+                   "another name",
+                   e.name, j)
+            .with_context(source_name);
+      }
+    }
+  }
+  c.sink.extra_columns = c.schema.fields.extra;
   if (c.source.kind == SourceKind::kFile) c.source.path = resolve(base_dir, c.source.path);
   return c;
 }

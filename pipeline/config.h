@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host/event_schema.h"
 #include "host/status.h"
 #include "host/timestamp.h"
 
@@ -117,14 +118,19 @@ struct SinkConfig {
   // Not a key of [sink]: the output columns of the joins after the category join (from [[enrich.join]]),
   // each adding `<name>_id INT UNSIGNED NULL, <name> VARCHAR(128) NULL` after the fixed columns.
   std::vector<std::string> join_columns;
+  // Not a key of [sink]: the pass-through columns of the schema ([[schema.extra]]), one column each after
+  // the joins' columns (host/row_encoder.h extra_column_type).
+  std::vector<ExtraField> extra_columns;
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.
   int64_t connections = 1;
 };
 
-// How events are read (the default engagement schema's fields).
+// How events are read: the unit of numeric event times, and where each column comes from
+// ([schema.fields.<column>]; the default engagement schema when absent).
 struct SchemaConfig {
   EpochUnit ts_unit = EpochUnit::kMilliseconds;  // unit of numeric "ts" values; RFC 3339 strings always work
+  EventSchema fields = default_event_schema();
 };
 
 struct MetricsConfig {

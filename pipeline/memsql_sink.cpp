@@ -26,13 +26,15 @@ std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
   return out;
 }
 
-// The fixed output columns, then two per join after the category join.
-std::vector<Column> row_table_columns(const std::vector<std::string>& join_columns) {
+// The fixed output columns, then two per join after the category join, then the pass-through columns.
+std::vector<Column> row_table_columns(const std::vector<std::string>& join_columns,
+                                      const std::vector<ExtraField>& extra_columns) {
   std::vector<Column> out = columns_of(kOutputColumns);
   for (const std::string& c : join_columns) {
     out.push_back({c + "_id", kJoinIdType});
     out.push_back({c, kJoinNameType});
   }
+  for (const ExtraField& e : extra_columns) out.push_back({e.name, extra_column_type(e.type)});
   return out;
 }
 
@@ -62,10 +64,11 @@ std::string create_sql(const std::string& table, const std::vector<Column>& colu
 }  // namespace
 
 std::string create_table_sql(const std::string& table, SqlDialect dialect,
-                             const std::vector<std::string>& join_columns) {
+                             const std::vector<std::string>& join_columns,
+                             const std::vector<ExtraField>& extra_columns) {
   // SingleStore: sorted by event time within each segment, spread over partitions by event id.
   return create_sql(
-      table, row_table_columns(join_columns),
+      table, row_table_columns(join_columns, extra_columns),
       dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
       dialect);
 }
@@ -88,7 +91,7 @@ MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlCon
       group_(std::move(group)),
       topic_(std::move(topic)),
       fenced_(fenced),
-      row_columns_(column_list(row_table_columns(config_.join_columns))),
+      row_columns_(column_list(row_table_columns(config_.join_columns, config_.extra_columns))),
       dead_letter_columns_(column_list(columns_of(kDeadLetterColumns))),
       probe_(probe) {}
 
@@ -124,9 +127,10 @@ Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, boo
 }
 
 Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
-  if (Status s =
-          ensure_table(config_.table, create_table_sql(config_.table, config_.dialect, config_.join_columns),
-                       column_names(row_table_columns(config_.join_columns)), create, notes);
+  if (Status s = ensure_table(
+          config_.table,
+          create_table_sql(config_.table, config_.dialect, config_.join_columns, config_.extra_columns),
+          column_names(row_table_columns(config_.join_columns, config_.extra_columns)), create, notes);
       !s) {
     return s.with_context("config key 'sink.table'");
   }

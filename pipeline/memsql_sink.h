@@ -68,9 +68,11 @@ class MemsqlSink {
 };
 
 // CREATE TABLE statements (MySQL dialect by default). `join_columns`: the output columns of the joins after
-// the category join (SinkConfig::join_columns), two columns each after the fixed ones.
+// the category join (SinkConfig::join_columns), two columns each after the fixed ones; `extra_columns`: the
+// pass-through columns (SinkConfig::extra_columns), one each after those.
 std::string create_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql,
-                             const std::vector<std::string>& join_columns = {});
+                             const std::vector<std::string>& join_columns = {},
+                             const std::vector<ExtraField>& extra_columns = {});
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect = SqlDialect::kMysql);
 
 }  // namespace enrichd

@@ -465,7 +465,8 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
   auto worker = [&] {
     EventParser parser(
         ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
-                      .ts_unit = config_.schema.ts_unit});
+                      .ts_unit = config_.schema.ts_unit,
+                      .schema = config_.schema.fields});
     EventFilter filter(config_.filter);
     EnrichStage enrich(*backend_);
     EventBatch events;

@@ -1,0 +1,112 @@
+#include "host/event_schema.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace enrichd {
+
+std::string_view to_string(SchemaType type) {
+  switch (type) {
+    case SchemaType::kU64:
+      return "u64";
+    case SchemaType::kTimestamp:
+      return "timestamp";
+    case SchemaType::kString:
+      return "string";
+    case SchemaType::kIp:
+      return "ip";
+  }
+  return "?";
+}
+
+std::string_view to_string(ExtraType type) {
+  switch (type) {
+    case ExtraType::kU64:
+      return "u64";
+    case ExtraType::kI64:
+      return "i64";
+    case ExtraType::kF64:
+      return "f64";
+    case ExtraType::kString:
+      return "string";
+  }
+  return "?";
+}
+
+EventSchema default_event_schema() {
+  EventSchema s;
+  for (size_t i = 0; i < kSchemaColumnCount; ++i)
+    s.fields[i].path = column_name(static_cast<SchemaColumn>(i));
+  s[SchemaColumn::kApp].required = false;
+  s[SchemaColumn::kUa].required = false;
+  return s;
+}
+
+Status check_event_schema(const EventSchema& schema) {
+  for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+    const auto column = static_cast<SchemaColumn>(i);
+    const FieldSchema& f = schema.fields[i];
+    const std::string_view name = column_name(column);
+    if (f.path.empty() || f.path.front() == '.' || f.path.back() == '.' ||
+        f.path.find("..") != std::string::npos) {
+      return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", name,
+                            f.path);
+    }
+    if (f.from_string && column_type(column) != SchemaType::kU64) {
+      return Status::errorf(
+          "column '{}': from_string applies only to u64 columns (event_id, user_id, pin_id)", name);
+    }
+    if (!f.values.empty()) {
+      if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+        return Status::errorf("column '{}': an enum dictionary (values) applies only to action and app",
+                              name);
+      }
+      if (f.values.size() > kMaxEnumValues) {
+        return Status::errorf("column '{}': {} enum values, at most {}", name, f.values.size(),
+                              kMaxEnumValues);
+      }
+      std::set<std::string_view> seen;
+      for (const std::string& v : f.values) {
+        if (!seen.insert(v).second)
+          return Status::errorf("column '{}': enum value '{}' is listed twice", name, v);
+      }
+    }
+  }
+  if (schema.extra.size() > kMaxExtraFields) {
+    return Status::errorf("{} extra columns, at most {}", schema.extra.size(), kMaxExtraFields);
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> paths;  // (column, path)
+  for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+    paths.emplace_back(column_name(static_cast<SchemaColumn>(i)), schema.fields[i].path);
+  }
+  for (const ExtraField& e : schema.extra) {
+    if (e.path.empty() || e.path.front() == '.' || e.path.back() == '.' ||
+        e.path.find("..") != std::string::npos) {
+      return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", e.name,
+                            e.path);
+    }
+    if (e.from_string && e.type == ExtraType::kString) {
+      return Status::errorf("column '{}': from_string applies only to numeric columns", e.name);
+    }
+    paths.emplace_back(e.name, e.path);
+  }
+  for (size_t i = 0; i < paths.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const auto [other, a] = paths[j];
+      const auto [name, b] = paths[i];
+      if (other == name) return Status::errorf("column '{}' is listed twice", name);
+      if (a == b) return Status::errorf("columns '{}' and '{}' both read path '{}'", other, name, a);
+      const std::string_view shorter = a.size() < b.size() ? a : b;
+      const std::string_view longer = a.size() < b.size() ? b : a;
+      if (longer.starts_with(shorter) && longer[shorter.size()] == '.') {
+        return Status::errorf("columns '{}' and '{}': path '{}' runs through the value of '{}'", other, name,
+                              longer, shorter);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace enrichd

@@ -1,0 +1,103 @@
+// The input schema: for each column of EventBatch, where the parser finds it in a JSON event (a key, or a
+// dotted path into nested objects), whether it must be there, what it holds when it is not, and how its
+// value may be written. The default is the Pinterest-style engagement schema: every column under its own
+// name at the top level, all required except app and ua (which default to "").
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/ip_address.h"
+#include "host/status.h"
+
+namespace enrichd {
+
+// The columns of EventBatch the parser fills, in the order missing required fields are reported.
+enum class SchemaColumn : uint8_t { kEventId, kTs, kUserId, kPinId, kAction, kIp, kApp, kUa };
+inline constexpr size_t kSchemaColumnCount = 8;
+
+// What a column holds: an unsigned 64-bit integer, the event time (epoch number in the configured unit,
+// a string of digits, or RFC 3339), a string, or an IPv4/IPv6 address given as a string.
+enum class SchemaType : uint8_t { kU64, kTimestamp, kString, kIp };
+
+constexpr std::string_view column_name(SchemaColumn c) {
+  constexpr std::array<std::string_view, kSchemaColumnCount> kNames = {"event_id", "ts", "user_id", "pin_id",
+                                                                       "action",   "ip", "app",     "ua"};
+  return kNames[static_cast<size_t>(c)];
+}
+constexpr SchemaType column_type(SchemaColumn c) {
+  constexpr std::array<SchemaType, kSchemaColumnCount> kTypes = {
+      SchemaType::kU64,    SchemaType::kTimestamp, SchemaType::kU64,    SchemaType::kU64,
+      SchemaType::kString, SchemaType::kIp,        SchemaType::kString, SchemaType::kString};
+  return kTypes[static_cast<size_t>(c)];
+}
+std::string_view to_string(SchemaType type);
+
+// What the parser does with a value of an enum column that is not in its dictionary.
+enum class EnumUnknown : uint8_t {
+  kKeep,        // keep the string, code kUnknownEnumCode
+  kDeadLetter,  // dead letter, reason unknown_value, field = the column's path
+};
+
+// The code of a value that is not in the dictionary (kept with EnumUnknown::kKeep).
+inline constexpr uint16_t kUnknownEnumCode = UINT16_MAX;
+// The most values an enum dictionary may hold (codes 0 .. kMaxEnumValues - 1).
+inline constexpr size_t kMaxEnumValues = UINT16_MAX;
+
+struct FieldSchema {
+  std::string path;  // JSON key, or a dotted path into nested objects ("ctx.client.ip")
+  bool required = true;
+  // u64 columns: also accept the number as a JSON string of decimal digits ("123").
+  bool from_string = false;
+  // The value when the field is absent or null and not required (the one of the column's type).
+  uint64_t default_u64 = 0;
+  int64_t default_ts_ms = 0;
+  std::string default_string;
+  IpAddress default_ip;
+  // action and app: a dictionary that maps each value to a small code (its index), written to
+  // EventBatch::action_code / app_code. Empty: no codes.
+  std::vector<std::string> values;
+  EnumUnknown unknown = EnumUnknown::kKeep;
+};
+
+// A pass-through column: a value read from the event and written to an output column of its own (after
+// the fixed columns and the joins' columns), NULL where absent without a default.
+enum class ExtraType : uint8_t { kU64, kI64, kF64, kString };
+std::string_view to_string(ExtraType type);
+
+struct ExtraField {
+  std::string name;  // the output column
+  std::string path;  // as FieldSchema::path
+  ExtraType type = ExtraType::kString;
+  bool required = false;
+  bool from_string = false;   // numeric types: also accept the number as a JSON string ("-1.5")
+  bool has_default = false;   // absent or null: this value, else NULL
+  uint64_t default_bits = 0;  // u64, i64 (two's complement) or f64 (bit pattern)
+  std::string default_string;
+};
+
+// The most pass-through columns a schema may add.
+inline constexpr size_t kMaxExtraFields = 32;
+
+struct EventSchema {
+  std::array<FieldSchema, kSchemaColumnCount> fields;
+  std::vector<ExtraField> extra;  // in output order
+
+  FieldSchema& operator[](SchemaColumn c) { return fields[static_cast<size_t>(c)]; }
+  const FieldSchema& operator[](SchemaColumn c) const { return fields[static_cast<size_t>(c)]; }
+};
+
+// The default engagement schema.
+EventSchema default_event_schema();
+
+// Checks what the parser relies on: at most kMaxExtraFields extra columns, every path is non-empty with no
+// empty segment, no two columns share a path, no path runs through another column's value, dictionaries only
+// on action and app, without duplicates and at most kMaxEnumValues long, from_string only on u64 columns. The
+// message names the column(s).
+Status check_event_schema(const EventSchema& schema);
+
+}  // namespace enrichd
