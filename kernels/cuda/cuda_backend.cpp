@@ -212,7 +212,6 @@ class DeviceTables {
     return slots_.back().entry;
   }
   void clear() { slots_.clear(); }
-  size_t size() const { return slots_.size(); }
   size_t bytes() const {
     size_t total = 0;
     for (const Slot& s : slots_) total += s.entry->bytes;
@@ -264,6 +263,13 @@ Status smoke_test(int device) {
   return buffer.release();
 }
 
+// Waits for the stream's work, then destroys it.
+Status destroy_stream(cudaStream_t s) {
+  ENRICHD_CUDA_TRY(cudaStreamSynchronize(s));
+  ENRICHD_CUDA_TRY(cudaStreamDestroy(s));
+  return Status::ok();
+}
+
 }  // namespace
 
 // One caller's way through the device: two streams that a batch's chunks alternate between, and their
@@ -280,10 +286,7 @@ struct Lane {
   Lane& operator=(const Lane&) = delete;
   ~Lane() {
     for (int i = 0; i < 2; ++i) {
-      if (streams[i] != nullptr) {
-        (void)cudaStreamSynchronize(streams[i]);
-        (void)cudaStreamDestroy(streams[i]);
-      }
+      if (streams[i] != nullptr) (void)destroy_stream(streams[i]);
       if (done[i] != nullptr) (void)cudaEventDestroy(done[i]);
     }
   }
@@ -369,16 +372,6 @@ struct CudaBackend::Impl {
     Impl& impl_;
     Result<Lane*> lane_;
   };
-
-  static Status destroy_stream(cudaStream_t s) {
-    ENRICHD_CUDA_TRY(cudaStreamSynchronize(s));
-    ENRICHD_CUDA_TRY(cudaStreamDestroy(s));
-    return Status::ok();
-  }
-  static Status destroy_event(cudaEvent_t e) {
-    ENRICHD_CUDA_TRY(cudaEventDestroy(e));
-    return Status::ok();
-  }
 
   Status init() {
     if (options.node_bytes != 32 && options.node_bytes != 64) {
@@ -546,18 +539,15 @@ struct CudaBackend::Impl {
     return t;
   }
 
-  // prepare_tables() for one geo family: uploads on upload_stream without holding `mutex` (batches go
-  // on), then installs beside the copy in use.
-  template <typename HostKey>
-  Status prepare_geo(DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
-                     std::span<const uint32_t> records, uint64_t generation) {
-    using Key = DeviceKeyOf<HostKey>;
-    const ViewKey key = geo_key(starts, records, generation);
+  // prepare_tables() for one family: `build` uploads on upload_stream without holding `mutex` (batches
+  // go on), then the copy is installed beside the one in use.
+  template <typename Entry, typename Build>
+  Status prepare(DeviceTables<Entry>& cache, const ViewKey& key, Build&& build) {
     {
       std::lock_guard<std::mutex> lock(mutex);
       if (cache.has(key)) return Status::ok();
     }
-    auto built = build_geo<Key>(options, key, starts, records, upload_stream);
+    auto built = build();
     if (!built) return built.status();
     std::lock_guard<std::mutex> lock(mutex);
     if (!cache.has(key)) {
@@ -568,21 +558,18 @@ struct CudaBackend::Impl {
     return Status::ok();
   }
 
+  template <typename HostKey>
+  Status prepare_geo(DeviceTables<DeviceGeo<DeviceKeyOf<HostKey>>>& cache, std::span<const HostKey> starts,
+                     std::span<const uint32_t> records, uint64_t generation) {
+    const ViewKey key = geo_key(starts, records, generation);
+    return prepare(cache, key, [&] {
+      return build_geo<DeviceKeyOf<HostKey>>(options, key, starts, records, upload_stream);
+    });
+  }
+
   Status prepare_join(const CategoryTableView& view) {
     const ViewKey key = join_key(view);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (join.has(key)) return Status::ok();
-    }
-    auto built = build_join(view, key, upload_stream);
-    if (!built) return built.status();
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!join.has(key)) {
-      join.install(std::move(built).value());
-      ++stats.table_uploads;
-      ++stats.prepared_uploads;
-    }
-    return Status::ok();
+    return prepare(join, key, [&] { return build_join(view, key, upload_stream); });
   }
 
   template <typename Key>
