@@ -229,6 +229,24 @@ struct HostArray {
   std::span<T> span() { return pinned != nullptr ? std::span<T>(pinned, n) : std::span<T>(vec); }
 };
 
+// Times `call` (n items each): one untimed call first (table upload, staging buffers), then the
+// benchmark's iterations; an error skips the benchmark with its message.
+template <typename Call>
+void time_calls(benchmark::State& state, size_t n, Call&& call) {
+  if (Status s = call(); !s) {
+    state.SkipWithError(s.message().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    if (Status s = call(); !s) {
+      state.SkipWithError(s.message().c_str());
+      break;
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+
 void BM_RoundTrip(benchmark::State& state, Family f, bool page_locked) {
   if (skip_without_device(state)) return;
   const size_t n = static_cast<size_t>(state.range(0));
@@ -256,18 +274,7 @@ void BM_RoundTrip(benchmark::State& state, Family f, bool page_locked) {
     }
     return Status::error("unknown family");
   };
-  if (Status s = call(); !s) {  // warm-up: table upload, staging buffers
-    state.SkipWithError(s.message().c_str());
-    return;
-  }
-  for (auto _ : state) {
-    if (Status s = call(); !s) {
-      state.SkipWithError(s.message().c_str());
-      break;
-    }
-    benchmark::ClobberMemory();
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+  time_calls(state, n, call);
 }
 
 // One event = an IPv4 geo lookup and a category join (12 bytes in, 8 bytes out).
@@ -288,18 +295,7 @@ void BM_RoundTripEvent(benchmark::State& state, bool page_locked) {
     if (Status s = b->geo_lookup_v4(v4_table().view(), q4.span(), geo.span()); !s) return s;
     return b->category_join(join_data().table.view(), qk.span(), cat.span());
   };
-  if (Status s = call(); !s) {
-    state.SkipWithError(s.message().c_str());
-    return;
-  }
-  for (auto _ : state) {
-    if (Status s = call(); !s) {
-      state.SkipWithError(s.message().c_str());
-      break;
-    }
-    benchmark::ClobberMemory();
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+  time_calls(state, n, call);
 }
 
 // The whole path as the enrich stage drives it, per event one IPv4 lookup and one join from ordinary
@@ -336,18 +332,7 @@ void BM_Path(benchmark::State& state, const std::string& backend_name) {
     if (Status s = b->geo_lookup_v4(v4_table().view(), q4, geo); !s) return s;
     return b->category_join(join_data().table.view(), qk, cat);
   };
-  if (Status s = call(); !s) {
-    state.SkipWithError(s.message().c_str());
-    return;
-  }
-  for (auto _ : state) {
-    if (Status s = call(); !s) {
-      state.SkipWithError(s.message().c_str());
-      break;
-    }
-    benchmark::ClobberMemory();
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+  time_calls(state, n, call);
 }
 
 std::vector<Variant> kernel_variants(Family f) {
