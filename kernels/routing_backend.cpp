@@ -160,7 +160,11 @@ void RoutingBackend::lose_gpu(LookupOp op, const Status& why) {
 }
 
 template <typename Call>
-Status RoutingBackend::route(LookupOp op, size_t n, Call&& call) {
+Status RoutingBackend::route(LookupOp op, size_t n, const GeoTableView& geo,
+                             const CategoryTableView& categories, Call&& call) {
+  // Calibrated at start (prepare_tables); an operation whose table was empty then, at its first call
+  // with a real one.
+  if (!calibrated_[index(op)] && !gpu_lost_) calibrate(op, geo, categories);
   if (!gpu_lost_.load(std::memory_order_relaxed) && n >= crossover(op)) {
     Status s = call(*gpu_);
     if (s) {
@@ -179,22 +183,19 @@ Status RoutingBackend::route(LookupOp op, size_t n, Call&& call) {
 
 Status RoutingBackend::geo_lookup_v4(const GeoTableView& table, std::span<const uint32_t> addrs,
                                      std::span<uint32_t> records) {
-  if (!calibrated_[index(LookupOp::kGeoV4)] && !gpu_lost_) calibrate(LookupOp::kGeoV4, table, {});
-  return route(LookupOp::kGeoV4, addrs.size(),
+  return route(LookupOp::kGeoV4, addrs.size(), table, {},
                [&](EnrichBackend& b) { return b.geo_lookup_v4(table, addrs, records); });
 }
 
 Status RoutingBackend::geo_lookup_v6(const GeoTableView& table, std::span<const Ipv6> addrs,
                                      std::span<uint32_t> records) {
-  if (!calibrated_[index(LookupOp::kGeoV6)] && !gpu_lost_) calibrate(LookupOp::kGeoV6, table, {});
-  return route(LookupOp::kGeoV6, addrs.size(),
+  return route(LookupOp::kGeoV6, addrs.size(), table, {},
                [&](EnrichBackend& b) { return b.geo_lookup_v6(table, addrs, records); });
 }
 
 Status RoutingBackend::category_join(const CategoryTableView& table, std::span<const uint64_t> keys,
                                      std::span<uint32_t> values) {
-  if (!calibrated_[index(LookupOp::kJoin)] && !gpu_lost_) calibrate(LookupOp::kJoin, {}, table);
-  return route(LookupOp::kJoin, keys.size(),
+  return route(LookupOp::kJoin, keys.size(), {}, table,
                [&](EnrichBackend& b) { return b.category_join(table, keys, values); });
 }
 

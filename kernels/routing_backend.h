@@ -88,8 +88,10 @@ class RoutingBackend final : public EnrichBackend {
   void calibrate(LookupOp op, const GeoTableView& geo, const CategoryTableView& categories);
 
  private:
+  // Calibrates `op` first if it is not yet (on these tables), then runs `call` on the GPU or the CPU.
   template <typename Call>
-  Status route(LookupOp op, size_t n, Call&& call);
+  Status route(LookupOp op, size_t n, const GeoTableView& geo, const CategoryTableView& categories,
+               Call&& call);
   void lose_gpu(LookupOp op, const Status& why);
   size_t crossover(LookupOp op) const;
 
