@@ -1,5 +1,6 @@
 #include "host/event_parser.h"
 
+#include <emmintrin.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -61,63 +62,6 @@ Failure value_failure(error_code e, std::string_view field) {
   return {is_type_error(e) ? DeadLetterReason::kWrongType : DeadLetterReason::kMalformedJson, field};
 }
 
-// The event time: an epoch number in the configured unit (integer or fractional), a string of digits
-// read the same way, or an RFC 3339 date-time string. Anything else is a wrong type.
-error_code read_timestamp(od::value v, EpochUnit unit, int64_t& out) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  std::optional<int64_t> ms;
-  if (type == od::json_type::number) {
-    od::number_type nt;
-    if (auto e = v.get_number_type().get(nt)) return e;
-    if (nt == od::number_type::floating_point_number) {
-      double d = 0;
-      if (auto e = v.get_double().get(d)) return e;
-      ms = epoch_to_ms(d, unit);
-    } else {
-      int64_t i = 0;
-      if (auto e = v.get_int64().get(i)) return e;
-      ms = epoch_to_ms(i, unit);
-    }
-  } else if (type == od::json_type::string) {
-    std::string_view text;
-    if (auto e = v.get_string().get(text)) return e;
-    const bool all_digits =
-        !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string_view::npos;
-    if (all_digits) {
-      int64_t i = 0;
-      for (char c : text) i = i * 10 + (c - '0');
-      ms = epoch_to_ms(i, unit);
-    } else {
-      ms = parse_datetime_ms(text);
-    }
-  } else {
-    return simdjson::INCORRECT_TYPE;
-  }
-  if (!ms) return simdjson::NUMBER_OUT_OF_RANGE;
-  out = *ms;
-  return simdjson::SUCCESS;
-}
-
-// A u64 given as a JSON string of 1 to 20 decimal digits that fits 64 bits (from_string = true).
-error_code read_u64_or_string(od::value v, uint64_t& out) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  if (type != od::json_type::string) return v.get_uint64().get(out);
-  std::string_view text;
-  if (auto e = v.get_string().get(text)) return e;
-  if (text.empty() || text.size() > 20) return simdjson::INCORRECT_TYPE;
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return simdjson::INCORRECT_TYPE;
-    const auto digit = static_cast<uint64_t>(c - '0');
-    if (value > (UINT64_MAX - digit) / 10) return simdjson::NUMBER_OUT_OF_RANGE;
-    value = value * 10 + digit;
-  }
-  out = value;
-  return simdjson::SUCCESS;
-}
-
 uint64_t load64(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, sizeof v);
@@ -132,6 +76,158 @@ uint16_t load16(const char* p) {
   uint16_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+bool is_json_space(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+// Whether a string has a backslash, 16 bytes at a time (SSE2, in every x86-64); a call to memchr per
+// string cost more than the scan. Reads up to 15 bytes past the end: the message's padding.
+[[gnu::always_inline]] inline bool has_backslash(std::string_view text) {
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (size_t i = 0; i < text.size(); i += 16) {
+    auto hits = static_cast<uint32_t>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i)), backslash)));
+    if (text.size() - i < 16) hits &= (1U << (text.size() - i)) - 1;
+    if (hits != 0) return true;
+  }
+  return false;
+}
+
+// How many of the 16 bytes at p are decimal digits before the first that is not.
+[[gnu::always_inline]] inline size_t leading_digits(const char* p) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i not_digit =
+      _mm_or_si128(_mm_cmplt_epi8(bytes, _mm_set1_epi8('0')), _mm_cmpgt_epi8(bytes, _mm_set1_epi8('9')));
+  return static_cast<size_t>(
+      std::countr_zero(static_cast<uint32_t>(_mm_movemask_epi8(not_digit)) | 0x10000U));
+}
+
+// The value of 8 digits (first digit in the lowest byte, '0' already subtracted from each), SWAR.
+[[gnu::always_inline]] inline uint64_t eight_digits(uint64_t v) {
+  v = v * 10 + (v >> 8);
+  return (((v & 0x000000FF000000FF) * (100 + (1000000ULL << 32))) +
+          (((v >> 16) & 0x000000FF000000FF) * (1 + (10000ULL << 32)))) >>
+         32;
+}
+
+// A JSON unsigned integer token of 1..15 digits without a leading zero, read without a loop: its length
+// by one SIMD compare, its value by SWAR. A byte loop mispredicted at the end of every number whose
+// length varies (ids). False for any other token (negative, fraction, exponent, longer, invalid): the
+// caller asks simdjson, which gives the value or the exact error. Reads 16 bytes from the token and 8
+// before its end, inside the message and its padding.
+[[gnu::always_inline]] inline bool fast_u64(std::string_view token, uint64_t& out) {
+  const char* p = token.data();
+  const size_t n = leading_digits(p);
+  if (n == 0 || n == 16 || (n > 1 && p[0] == '0')) return false;
+  for (size_t i = n; i < token.size(); ++i) {  // only spaces may follow the digits in the token
+    if (!is_json_space(token[i])) return false;
+  }
+  constexpr uint64_t kZeros = 0x3030303030303030;
+  if (n <= 8) {
+    out = eight_digits((load64(p) - kZeros) << (8 * (8 - n)));
+  } else {
+    out = eight_digits((load64(p) - kZeros) << (8 * (16 - n))) * 100000000 +
+          eight_digits(load64(p + n - 8) - kZeros);
+  }
+  return true;
+}
+
+// A string value without escapes is the text between its quotes in the message itself: no copy into the
+// parser's string buffer (stage 1 has already checked the UTF-8 and found the closing quote). Strings
+// with a backslash, and values that are no string (for the error), go through get_string.
+[[gnu::always_inline]] inline error_code read_string(od::value& v, std::string_view& out) {
+  const std::string_view token = v.raw_json_token();
+  size_t n = token.size();
+  while (n > 0 && is_json_space(token[n - 1])) --n;
+  if (n < 2 || token[0] != '"' || token[n - 1] != '"') return v.get_string().get(out);
+  const std::string_view text = token.substr(1, n - 2);
+  if (has_backslash(text)) return v.get_string().get(out);
+  out = text;
+  return simdjson::SUCCESS;
+}
+
+// A key without escapes, read in place like read_string; a key with a backslash is unescaped. The end is
+// found 16 bytes at a time (SSE2, in every x86-64): a byte loop mispredicted on every key length.
+[[gnu::always_inline]] inline error_code read_key(od::field& field, std::string_view& out) {
+  const char* text = field.key().raw();  // just after the opening quote; stage 1 found the closing one
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (size_t n = 0;; n += 16) {
+    // In bounds: the closing quote lies ahead and the message is followed by RawBatch::kPadding bytes.
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + n));
+    const auto stops = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash))));
+    if (stops != 0) {
+      const size_t end = n + static_cast<size_t>(std::countr_zero(stops));
+      if (text[end] == '\\') return field.unescaped_key().get(out);
+      out = std::string_view(text, end);
+      return simdjson::SUCCESS;
+    }
+  }
+}
+
+// The event time: an epoch number in the configured unit (integer or fractional), a string of digits
+// read the same way, or an RFC 3339 date-time string. Anything else is a wrong type.
+error_code read_timestamp(od::value v, EpochUnit unit, int64_t& out) {
+  // The token's first byte tells the type without asking the iterator; its text tells integer from
+  // fraction (simdjson reports a fraction read with get_int64 as a wrong type).
+  const std::string_view token = v.raw_json_token();
+  std::optional<int64_t> ms;
+  if (!token.empty() && (token[0] == '-' || (token[0] >= '0' && token[0] <= '9'))) {
+    uint64_t u = 0;
+    if (fast_u64(token, u)) {  // at most 15 digits: fits int64
+      ms = epoch_to_ms(static_cast<int64_t>(u), unit);
+    } else if (token.find_first_of(".eE") == std::string_view::npos) {
+      int64_t i = 0;
+      if (auto e = v.get_int64().get(i)) return e;
+      ms = epoch_to_ms(i, unit);
+    } else {
+      double d = 0;
+      if (auto e = v.get_double().get(d)) return e;
+      ms = epoch_to_ms(d, unit);
+    }
+  } else if (!token.empty() && token[0] == '"') {
+    std::string_view text;
+    if (auto e = read_string(v, text)) return e;
+    const bool all_digits =
+        !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string_view::npos;
+    if (all_digits) {
+      int64_t i = 0;
+      for (char c : text) i = i * 10 + (c - '0');
+      ms = epoch_to_ms(i, unit);
+    } else {
+      ms = parse_datetime_ms(text);
+    }
+  } else {
+    // Not a number or string: the type error, or the error get_int64 finds in a broken token.
+    int64_t i = 0;
+    if (auto e = v.get_int64().get(i)) return e;
+    return simdjson::INCORRECT_TYPE;
+  }
+  if (!ms) return simdjson::NUMBER_OUT_OF_RANGE;
+  out = *ms;
+  return simdjson::SUCCESS;
+}
+
+// A u64 given as a JSON string of 1 to 20 decimal digits that fits 64 bits (from_string = true).
+error_code read_u64_or_string(od::value v, uint64_t& out) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  if (type != od::json_type::string) return v.get_uint64().get(out);
+  std::string_view text;
+  if (auto e = read_string(v, text)) return e;
+  if (text.empty() || text.size() > 20) return simdjson::INCORRECT_TYPE;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return simdjson::INCORRECT_TYPE;
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return simdjson::NUMBER_OUT_OF_RANGE;
+    value = value * 10 + digit;
+  }
+  out = value;
+  return simdjson::SUCCESS;
 }
 
 // a == b for keys, inline for up to 16 bytes (two overlapping loads, never past either end): JSON keys
@@ -306,8 +402,11 @@ error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit,
     kind &= static_cast<uint8_t>(~kReadOptional);
   }
   ev.seen |= 1U << column;
-  if (kind == kReadU64) return v.get_uint64().get(ev.u64[column]);
-  if (kind == kReadString) return v.get_string().get(ev.str[column]);
+  if (kind == kReadU64) {
+    return fast_u64(v.raw_json_token(), ev.u64[column]) ? simdjson::SUCCESS
+                                                        : v.get_uint64().get(ev.u64[column]);
+  }
+  if (kind == kReadString) return read_string(v, ev.str[column]);
   if (kind == kReadTimestamp) return read_timestamp(v, unit, ev.ts_ms);
   return read_u64_or_string(v, ev.u64[column]);
 }
@@ -316,7 +415,7 @@ error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit,
 template <typename T>
 error_code number_from_string(od::value v, T& out) {
   std::string_view text;
-  if (auto e = v.get_string().get(text)) return e;
+  if (auto e = read_string(v, text)) return e;
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, out);
   if (ec == std::errc::result_out_of_range) return simdjson::NUMBER_OUT_OF_RANGE;
@@ -355,7 +454,7 @@ error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& e
       break;
     }
     case ExtraType::kString:
-      e = v.get_string().get(ev.extra_str[i]);
+      e = read_string(v, ev.extra_str[i]);
       break;
   }
   if (!e) ev.extra_seen |= uint64_t{1} << i;
@@ -374,7 +473,7 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
     if (field_result.error()) return Failure{DeadLetterReason::kMalformedJson, {}};
     od::field field = field_result.value_unsafe();
     std::string_view key;
-    if (field.unescaped_key().get(key)) return Failure{DeadLetterReason::kMalformedJson, {}};
+    if (read_key(field, key)) return Failure{DeadLetterReason::kMalformedJson, {}};
     // Events of one stream keep their keys in one order: the child after the last one matched is tried
     // first, one comparison where it is right.
     const PathNode::Child* child = nullptr;
@@ -473,7 +572,8 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
     return Failure{DeadLetterReason::kWrongType, cs.path(SchemaColumn::kTs)};
   }
   if (ev.seen & bit(SchemaColumn::kIp)) {
-    auto ip = parse_ip(ev.str[col(SchemaColumn::kIp)]);
+    // The text lies in the message (followed by its padding) or in simdjson's padded string buffer.
+    auto ip = parse_ip_padded(ev.str[col(SchemaColumn::kIp)]);
     if (!ip) return Failure{DeadLetterReason::kBadIp, cs.path(SchemaColumn::kIp)};
     ev.ip = *ip;
   } else {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <utility>
@@ -146,6 +148,64 @@ TEST(EventParserTest, ExtremeValuesAndIpv6) {
   ASSERT_EQ(mapped.size(), 1U);
   EXPECT_FALSE(mapped.ip[0].is_v6);
   EXPECT_EQ(mapped.ip[0].v4, 0x0a000001U);
+}
+
+TEST(EventParserTest, IntegersOfEveryLength) {
+  // 1 to 20 digits (the fast path reads up to 15, simdjson the rest), with and without spaces around,
+  // in every u64 column and in ts; 20-digit values above 2^64 - 1 are a wrong type.
+  std::mt19937_64 rng(20);
+  for (int digits = 1; digits <= 20; ++digits) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::string text(1, static_cast<char>('1' + rng() % 9));
+      while (static_cast<int>(text.size()) < digits) text += static_cast<char>('0' + rng() % 10);
+      if (trial == 0) text = digits == 1 ? "0" : std::string(static_cast<size_t>(digits), '9');
+      const std::string spaced = trial % 2 ? " " + text + " \n\t" : text;
+      const std::string msg = event_with({{"event_id", spaced}, {"user_id", spaced}, {"pin_id", text}});
+      SCOPED_TRACE(msg);
+      errno = 0;
+      const unsigned long long want = std::strtoull(text.c_str(), nullptr, 10);
+      if (errno == ERANGE) {
+        expect_dead(msg, DeadLetterReason::kWrongType, "event_id");
+        continue;
+      }
+      const EventBatch b = event_of(msg);
+      ASSERT_EQ(b.size(), 1U);
+      EXPECT_EQ(b.event_id[0], want);
+      EXPECT_EQ(b.user_id[0], want);
+      EXPECT_EQ(b.pin_id[0], want);
+      if (want <= static_cast<unsigned long long>(kMaxTimestampMs)) {
+        const EventBatch t = event_of(event_with({{"ts", spaced}}));
+        ASSERT_EQ(t.size(), 1U);
+        EXPECT_EQ(t.ts_ms[0], static_cast<int64_t>(want));
+      }
+    }
+  }
+  // Leading zeros are no JSON number.
+  for (const char* bad : {"01", "00", "007", "0123456789012345"}) {
+    expect_dead(event_with({{"user_id", bad}}), DeadLetterReason::kMalformedJson, "user_id");
+    expect_dead(event_with({{"ts", bad}}), DeadLetterReason::kMalformedJson, "ts");
+  }
+}
+
+TEST(EventParserTest, KeysAndStringsNearTheEndOfTheMessage) {
+  // Keys of every length up to 40 bytes and strings ending right at the closing brace: the in-place
+  // readers look 16 bytes ahead, which must never change the answer.
+  for (size_t n = 1; n <= 40; ++n) {
+    const std::string key(n, 'k');
+    const EventBatch b = event_of(event_with({{key, "1"}, {"ua", "\"" + std::string(n, 'u') + "\""}}));
+    ASSERT_EQ(b.size(), 1U);
+    EXPECT_EQ(b.ua[0], std::string(n, 'u'));
+    const std::string escaped_key = "k\\\"" + std::string(n, 'x');  // k\\"xxx: an escaped quote inside
+    const EventBatch e = event_of("{\"" + escaped_key + "\":1," + kGood.substr(1));
+    ASSERT_EQ(e.size(), 1U);
+  }
+  // A backslash in the last bytes of a long string, and one just past a 16-byte boundary.
+  for (size_t n : {15U, 16U, 17U, 31U, 32U, 33U}) {
+    const std::string raw = std::string(n, 'a') + "\\\"";  // aaa\"
+    const EventBatch b = event_of(event_with({{"ua", "\"" + raw + "\""}}));
+    ASSERT_EQ(b.size(), 1U);
+    EXPECT_EQ(b.ua[0], std::string(n, 'a') + "\"");
+  }
 }
 
 TEST(EventParserTest, EscapedStringsAreUnescaped) {

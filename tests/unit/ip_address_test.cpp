@@ -167,6 +167,14 @@ Bytes16 random_v6(std::mt19937_64& rng) {
   return b;
 }
 
+// parse_ip_padded on a copy of the text followed by 16 bytes that look like more address (digits and
+// dots), so that reading past the end would change the answer.
+std::optional<IpAddress> padded_parse(std::string_view text) {
+  std::string buf(text);
+  buf += "1.2.3.45.6.7.8.9";
+  return parse_ip_padded(std::string_view(buf.data(), text.size()));
+}
+
 TEST(IpAddressTest, RandomIpv6FormsAgreeWithInetPton) {
   std::mt19937_64 rng(20240601);
   constexpr int kAddresses = 200000;
@@ -304,7 +312,29 @@ TEST(IpAddressTest, RejectsInvalidText) {
   };
   for (const std::string& text : bad) {
     EXPECT_FALSE(parse_ip(text).has_value()) << "accepted '" << text << "' (" << text.size() << " bytes)";
+    EXPECT_FALSE(padded_parse(text).has_value()) << "padded accepted '" << text << "'";
   }
+}
+
+TEST(IpAddressTest, PaddedDottedQuadsAgreeWithParseIp) {
+  // Every octet text of 1..3 digits (leading zeros and values over 255 included) in every position,
+  // the others drawn at random: the SIMD dotted-quad path must answer exactly what parse_ip does.
+  std::mt19937_64 rng(15);
+  size_t accepted = 0;
+  for (int position = 0; position < 4; ++position) {
+    for (int digits = 1; digits <= 3; ++digits) {
+      for (int value = 0; value < 1000; ++value) {
+        std::string octets[4];
+        for (auto& o : octets) o = std::to_string(rng() % 256);
+        octets[position] = fmt::format("{:0{}}", value, digits);
+        const std::string text = fmt::format("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
+        const auto want = parse_ip(text);
+        ASSERT_EQ(padded_parse(text), want) << text;
+        accepted += want.has_value();
+      }
+    }
+  }
+  EXPECT_GT(accepted, 1000U);
 }
 
 TEST(IpAddressTest, RandomGarbageAgreesWithInetPton) {
@@ -319,6 +349,7 @@ TEST(IpAddressTest, RandomGarbageAgreesWithInetPton) {
     const auto ref = reference_parse(s);
     const auto got = parse_ip(s);
     ASSERT_EQ(got.has_value(), ref.has_value()) << "'" << s << "'";
+    ASSERT_EQ(padded_parse(s), got) << "parse_ip_padded differs on '" << s << "'";
     if (got) {
       ASSERT_EQ(*got, *ref) << s;
       ++accepted;
@@ -400,6 +431,7 @@ TEST(IpAddressTest, MillionValidTextsOfEveryFormAgreeWithInetPton) {
     const auto got = parse_ip(t.text);
     ASSERT_TRUE(got.has_value()) << t.text;
     ASSERT_EQ(*got, t.expected) << t.text;
+    ASSERT_EQ(padded_parse(t.text), got) << t.text;
     const bool has_colon = t.text.find(':') != std::string::npos;
     v4 += !has_colon;
     compressed += t.text.find("::") != std::string::npos;
@@ -505,6 +537,7 @@ TEST(IpAddressTest, MillionBrokenTextsAgreeWithInetPton) {
     const auto got = parse_ip(s);
     ASSERT_EQ(got.has_value(), ref.has_value())
         << "'" << s << "' (" << s.size() << " bytes): inet_pton " << (ref ? "accepts" : "rejects");
+    ASSERT_EQ(padded_parse(s), got) << "parse_ip_padded differs on '" << s << "'";
     if (got) {
       ASSERT_EQ(*got, *ref) << s;
       ++accepted;
