@@ -112,24 +112,29 @@ bool is_json_space(char c) {
          32;
 }
 
-// A JSON unsigned integer token of 1..15 digits without a leading zero, read without a loop: its length
-// by one SIMD compare, its value by SWAR. A byte loop mispredicted at the end of every number whose
-// length varies (ids). False for any other token (negative, fraction, exponent, longer, invalid): the
-// caller asks simdjson, which gives the value or the exact error. Reads 16 bytes from the token and 8
-// before its end, inside the message and its padding.
+// A JSON unsigned integer token of 1..19 digits without a leading zero (every such value fits 64 bits),
+// read without a loop: its length by SIMD compares, its value by SWAR. A byte loop mispredicted at the
+// end of every number whose length varies (ids). False for any other token (negative, fraction,
+// exponent, 20 digits, invalid): the caller asks simdjson, which gives the value or the exact error.
+// Reads up to 32 bytes from the token: inside the message and its padding.
 [[gnu::always_inline]] inline bool fast_u64(std::string_view token, uint64_t& out) {
   const char* p = token.data();
-  const size_t n = leading_digits(p);
-  if (n == 0 || n == 16 || (n > 1 && p[0] == '0')) return false;
+  size_t n = leading_digits(p);
+  if (n == 16) n += leading_digits(p + 16);
+  if (n == 0 || n > 19 || (n > 1 && p[0] == '0')) return false;
   for (size_t i = n; i < token.size(); ++i) {  // only spaces may follow the digits in the token
     if (!is_json_space(token[i])) return false;
   }
   constexpr uint64_t kZeros = 0x3030303030303030;
+  // The first 1..8 digits: shifted up so that the bytes after them drop out (their borrows only go up).
+  const auto head = [&](size_t k) { return eight_digits((load64(p) - kZeros) << (8 * (8 - k))); };
+  const auto eight_at = [&](size_t at) { return eight_digits(load64(p + at) - kZeros); };
   if (n <= 8) {
-    out = eight_digits((load64(p) - kZeros) << (8 * (8 - n)));
+    out = head(n);
+  } else if (n <= 16) {
+    out = head(n - 8) * 100000000 + eight_at(n - 8);
   } else {
-    out = eight_digits((load64(p) - kZeros) << (8 * (16 - n))) * 100000000 +
-          eight_digits(load64(p + n - 8) - kZeros);
+    out = (head(n - 16) * 100000000 + eight_at(n - 16)) * 100000000 + eight_at(n - 8);
   }
   return true;
 }
@@ -177,7 +182,7 @@ error_code read_timestamp(od::value v, EpochUnit unit, int64_t& out) {
   std::optional<int64_t> ms;
   if (!token.empty() && (token[0] == '-' || (token[0] >= '0' && token[0] <= '9'))) {
     uint64_t u = 0;
-    if (fast_u64(token, u)) {  // at most 15 digits: fits int64
+    if (fast_u64(token, u) && u <= static_cast<uint64_t>(INT64_MAX)) {
       ms = epoch_to_ms(static_cast<int64_t>(u), unit);
     } else if (token.find_first_of(".eE") == std::string_view::npos) {
       int64_t i = 0;
