@@ -23,6 +23,17 @@ void EventBatch::clear() {
   for (auto& column : join_id) column.clear();
 }
 
+void EventBatch::reserve_more(size_t rows) {
+  const size_t n = size() + rows;
+  event_id.reserve(n);
+  ts_ms.reserve(n);
+  user_id.reserve(n);
+  pin_id.reserve(n);
+  ip.reserve(n);
+  position.reserve(n);
+  selected.reserve(n);
+}
+
 void EventBatch::select_all() {
   selected.resize(size());
   std::iota(selected.begin(), selected.end(), 0U);

@@ -83,6 +83,8 @@ struct EventBatch {
   std::vector<std::vector<uint32_t>> join_id;
 
   size_t size() const { return event_id.size(); }
+  // Room for `rows` more events in the fixed-width input columns.
+  void reserve_more(size_t rows);
   void clear();
   // Marks every row as selected (what the parser leaves behind before the filter runs).
   void select_all();

@@ -578,9 +578,9 @@ std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, c
   }
   if (ev.seen & bit(SchemaColumn::kIp)) {
     // The text lies in the message (followed by its padding) or in simdjson's padded string buffer.
-    auto ip = parse_ip_padded(ev.str[col(SchemaColumn::kIp)]);
-    if (!ip) return Failure{DeadLetterReason::kBadIp, cs.path(SchemaColumn::kIp)};
-    ev.ip = *ip;
+    if (!parse_ip_padded(ev.str[col(SchemaColumn::kIp)], ev.ip)) {
+      return Failure{DeadLetterReason::kBadIp, cs.path(SchemaColumn::kIp)};
+    }
   } else {
     ev.ip = cs.field(SchemaColumn::kIp).default_ip;
   }
@@ -619,6 +619,7 @@ EventParser::~EventParser() = default;
 
 void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters) {
   const size_t first_new_row = out.size();
+  out.reserve_more(raw.size());  // every message may become an event
   const bool has_action_codes = !impl_->schema.dictionary[static_cast<size_t>(SchemaColumn::kAction)].empty();
   const bool has_app_codes = !impl_->schema.dictionary[static_cast<size_t>(SchemaColumn::kApp)].empty();
   // Reused: every column of a good event is written (read, or its default), so only these are reset.

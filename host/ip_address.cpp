@@ -191,10 +191,15 @@ bool parse_ipv4_padded(std::string_view text, uint32_t& out) {
 
 }  // namespace
 
-std::optional<IpAddress> parse_ip_padded(std::string_view text) {
-  IpAddress ip;
-  if (parse_ipv4_padded(text, ip.v4)) return ip;
-  return parse_ip(text);
+bool parse_ip_padded(std::string_view text, IpAddress& out) {
+  uint32_t v4 = 0;
+  if (parse_ipv4_padded(text, v4)) {
+    out = IpAddress{.is_v6 = false, .v4 = v4, .v6 = {}};
+    return true;
+  }
+  const auto ip = parse_ip(text);
+  if (ip) out = *ip;
+  return ip.has_value();
 }
 
 std::string format_ipv4(uint32_t v4) {
