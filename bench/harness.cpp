@@ -83,6 +83,7 @@ struct Data {
   GeoTable geo;
   CategoryTable categories;
   std::vector<IpAddress> ips;  // every parsed event's address, for the libmaxminddb baseline
+  EventFilter filter;          // o.filter over the engagement schema the bench parses with
   DataReport report;
 };
 
@@ -138,6 +139,12 @@ void generate_events(const HarnessOptions& o, Data& d, const CategoryKeys& pins)
 }
 
 Status prepare(const HarnessOptions& o, Data& d) {
+  auto filter = EventFilter::create(o.filter, default_event_schema());
+  if (!filter) {
+    return filter.status().with_context(
+        "filter (the bench parses with the default engagement schema; use --no-filter or --include-action)");
+  }
+  d.filter = std::move(filter).value();
   const int64_t t0 = now_ns();
   if (!o.geo.empty()) {
     auto geo = load_geo(o.geo);
@@ -266,7 +273,7 @@ Result<ParallelLoadReport> parallel_load(const HarnessOptions& o, const Data& d,
   rep.connections = static_cast<int>(o.sink.connections);
   rep.rounds = std::max(1, o.repeat);
   EventParser parser(ParserOptions{o.max_message_bytes});
-  const EventFilter filter(o.filter);
+  const EventFilter& filter = d.filter;
   EnrichStage enrich(backend, d.geo, d.categories);
   EventBatch events;
   std::vector<DeadLetter> dead;
@@ -360,7 +367,7 @@ template <bool kTimed>
 void work(PassContext& ctx, WorkerResult& r, bool report_progress) {
   const Data& d = ctx.d;
   EventParser parser(ParserOptions{ctx.o.max_message_bytes});
-  const EventFilter filter(ctx.o.filter);
+  const EventFilter& filter = d.filter;
   EnrichStage enrich(ctx.backend, d.geo, d.categories);
   EventBatch events;
   std::vector<DeadLetter> dead;

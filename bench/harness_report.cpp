@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "bench/harness.h"
+#include "pipeline/event_filter.h"
 
 namespace enrichd::bench {
 namespace {
@@ -256,13 +257,9 @@ std::string si(double v, std::string_view unit) {
 }
 
 std::string filter_text(const FilterConfig& f) {
-  if (f.include_actions.empty() && f.exclude_actions.empty()) return "none (every event kept)";
-  std::string s;
-  if (!f.include_actions.empty()) s += fmt::format("keep action in [{}]", fmt::join(f.include_actions, ", "));
-  if (!f.exclude_actions.empty()) {
-    s += fmt::format("{}drop action in [{}]", s.empty() ? "" : "; ", fmt::join(f.exclude_actions, ", "));
-  }
-  return s;
+  auto filter = EventFilter::create(f, default_event_schema());
+  if (!filter) return filter.status().message();
+  return filter->has_rules() ? filter->describe() : "none (every event kept)";
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "host/row_encoder.h"
 #include "host/timestamp.h"
 #include "pipeline/config_section.h"
+#include "pipeline/event_filter.h"
 
 namespace enrichd {
 namespace {
@@ -79,6 +80,57 @@ Status read_time_bound(Section& s, std::string_view key, int64_t& out) {
       s.key_name(key));
 }
 
+// A [[filter.range]] bound as written; the filter checks it against the column (pipeline/event_filter.h).
+Status read_filter_bound(Section& s, std::string_view key, std::optional<FilterBound>& out) {
+  const toml::node* n = s.find(key);
+  if (!n) return Status::ok();
+  if (n->is_integer()) {
+    out = n->as_integer()->get();
+  } else if (n->is_floating_point()) {
+    out = n->as_floating_point()->get();
+  } else if (n->is_string()) {
+    out = n->as_string()->get();
+  } else {
+    return Status::errorf("config key '{}' must be a number (or, for ts, an RFC 3339 date-time string)",
+                          s.key_name(key));
+  }
+  return Status::ok();
+}
+
+// filter.<key>: an array of tables ([[filter.<key>]]), each read by `read`.
+template <typename T, typename Read>
+Status read_filter_tables(Section& s, std::string_view key, std::vector<T>& out, Read read) {
+  const toml::node* n = s.find(key);
+  if (!n) return Status::ok();
+  const toml::array* tables = n->as_array();
+  if (!tables || !tables->is_array_of_tables()) {
+    return Status::errorf("config key '{}' must be an array of tables ([[{}]])", s.key_name(key),
+                          s.key_name(key));
+  }
+  for (size_t i = 0; i < tables->size(); ++i) {
+    Section t((*tables)[i].as_table(), fmt::format("{}[{}]", s.key_name(key), i));
+    T rule;
+    ENRICHD_CONFIG_TRY(t.get("column", rule.column, true));
+    ENRICHD_CONFIG_TRY(read(t, rule));
+    out.push_back(std::move(rule));
+  }
+  return Status::ok();
+}
+
+Status read_filter_range(Section& t, FilterRange& r) {
+  ENRICHD_CONFIG_TRY(read_filter_bound(t, "min", r.min));
+  ENRICHD_CONFIG_TRY(read_filter_bound(t, "max", r.max));
+  return t.check_unknown({"column", "min", "max"});
+}
+
+Status read_filter_match(Section& t, FilterMatch& m) {
+  ENRICHD_CONFIG_TRY(t.get("include", m.include));
+  ENRICHD_CONFIG_TRY(t.get("exclude", m.exclude));
+  return t.check_unknown({"column", "include", "exclude"});
+}
+
+// [filter]: the keys are read here; what they mean for the schema's columns (names, types, dictionaries) is
+// checked by EventFilter::create, once the schema is known (parse_config).
 Status read_filter(Section s, FilterConfig& c) {
   ENRICHD_CONFIG_TRY(s.get("include_actions", c.include_actions));
   ENRICHD_CONFIG_TRY(s.get("exclude_actions", c.exclude_actions));
@@ -86,14 +138,13 @@ Status read_filter(Section s, FilterConfig& c) {
   ENRICHD_CONFIG_TRY(s.get("exclude_apps", c.exclude_apps));
   ENRICHD_CONFIG_TRY(s.get("require_app", c.require_app));
   ENRICHD_CONFIG_TRY(s.get("require_ua", c.require_ua));
+  ENRICHD_CONFIG_TRY(s.get("require", c.require));
   ENRICHD_CONFIG_TRY(read_time_bound(s, "ts_min", c.ts_min_ms));
   ENRICHD_CONFIG_TRY(read_time_bound(s, "ts_max", c.ts_max_ms));
-  if (c.ts_min_ms > c.ts_max_ms) {
-    return Status::errorf(
-        "config keys 'filter.ts_min' and 'filter.ts_max' give an empty range (min after max)");
-  }
+  ENRICHD_CONFIG_TRY(read_filter_tables(s, "range", c.ranges, read_filter_range));
+  ENRICHD_CONFIG_TRY(read_filter_tables(s, "match", c.matches, read_filter_match));
   return s.check_unknown({"include_actions", "exclude_actions", "include_apps", "exclude_apps", "require_app",
-                          "require_ua", "ts_min", "ts_max"});
+                          "require_ua", "require", "ts_min", "ts_max", "range", "match"});
 }
 
 Status read_enrich(Section s, EnrichConfig& c, const std::string& base_dir) {
@@ -469,6 +520,10 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   if (s) s = read_batch(section("batch"), c.batch);
   if (s) s = read_schema(section("schema"), c.schema);
   if (s) s = read_filter(section("filter"), c.filter);
+  if (s) {
+    auto filter = EventFilter::create(c.filter, c.schema.fields);
+    if (!filter) s = filter.status();
+  }
   if (s) s = read_enrich(section("enrich"), c.enrich, base_dir);
   if (s) s = read_sink(section("sink"), c.sink);
   if (s) s = read_metrics(section("metrics"), c.metrics);

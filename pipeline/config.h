@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "host/event_schema.h"
@@ -35,6 +37,23 @@ struct BatchConfig {
   int64_t workers = 1;
 };
 
+// A bound of a [[filter.range]] as written: an integer, a float (f64 columns), or an RFC 3339 date-time
+// (ts). The filter checks it against the column's type (pipeline/event_filter.h).
+using FilterBound = std::variant<int64_t, double, std::string>;
+
+// [[filter.range]]: keep events whose column value lies in [min, max] (inclusive; either may be absent).
+struct FilterRange {
+  std::string column;  // event_id, user_id, pin_id, ts, or a numeric [[schema.extra]] column
+  std::optional<FilterBound> min{}, max{};
+};
+
+// [[filter.match]]: keep events whose string column value is in `include` (when not empty) and not in
+// `exclude`.
+struct FilterMatch {
+  std::string column;  // action, app, ua, or a string [[schema.extra]] column
+  std::vector<std::string> include{}, exclude{};
+};
+
 struct FilterConfig {
   std::vector<std::string> include_actions{};  // empty: every action
   std::vector<std::string> exclude_actions{};
@@ -44,6 +63,10 @@ struct FilterConfig {
   bool require_ua = false;
   int64_t ts_min_ms = INT64_MIN;  // keep events with ts in [ts_min_ms, ts_max_ms]
   int64_t ts_max_ms = INT64_MAX;
+  // The general rules; every rule must hold for an event to stay.
+  std::vector<FilterRange> ranges{};
+  std::vector<FilterMatch> matches{};
+  std::vector<std::string> require{};  // action, app, ua (non-empty) or [[schema.extra]] columns (not NULL)
 };
 
 // The event columns a join can take its key from (for now the numeric columns the parser produces).

@@ -1,42 +1,172 @@
+// The filter's hot path: each rule is one pass over the rows still selected, reading only its column, and
+// compacting the selection without a branch on the outcome (selections are often unpredictable).
 #include "pipeline/event_filter.h"
 
 #include <algorithm>
+#include <bit>
+
+#include <fmt/format.h>
 
 namespace enrichd {
 
-EventFilter::EventFilter(const FilterConfig& c)
-    : include_actions_(c.include_actions.begin(), c.include_actions.end()),
-      exclude_actions_(c.exclude_actions.begin(), c.exclude_actions.end()),
-      include_apps_(c.include_apps.begin(), c.include_apps.end()),
-      exclude_apps_(c.exclude_apps.begin(), c.exclude_apps.end()),
-      require_app_(c.require_app),
-      require_ua_(c.require_ua),
-      ts_min_(c.ts_min_ms),
-      ts_max_(c.ts_max_ms) {
-  active_ = !include_actions_.empty() || !exclude_actions_.empty() || !include_apps_.empty() ||
-            !exclude_apps_.empty() || require_app_ || require_ua_ || ts_min_ != INT64_MIN ||
-            ts_max_ != INT64_MAX;
+using filter_detail::FilterColumnKind;
+using filter_detail::MatchRule;
+using filter_detail::NumberKind;
+using filter_detail::RangeRule;
+using filter_detail::RequireRule;
+
+namespace {
+
+// Keeps the rows of `selected` for which keep(row) holds, in order.
+template <typename Keep>
+void keep_rows(std::vector<uint32_t>& selected, Keep keep) {
+  uint32_t* out = selected.data();
+  size_t kept = 0;
+  for (const uint32_t row : selected) {
+    out[kept] = row;
+    kept += keep(row) ? 1 : 0;
+  }
+  selected.resize(kept);
 }
 
-bool EventFilter::admits(const StringSet& include, const StringSet& exclude, std::string_view value) {
-  if (!include.empty() && include.find(value) == include.end()) return false;
-  return exclude.empty() || exclude.find(value) == exclude.end();
+// `present` is null for columns that always have a value.
+template <typename T, typename Load>
+void keep_in_range(std::vector<uint32_t>& selected, const uint8_t* present, T min, T max, Load load) {
+  if (present) {
+    keep_rows(selected, [&](uint32_t row) {
+      const T v = load(row);
+      return (present[row] != 0) & (min <= v) & (v <= max);
+    });
+  } else {
+    keep_rows(selected, [&](uint32_t row) {
+      const T v = load(row);
+      return (min <= v) & (v <= max);
+    });
+  }
 }
 
-bool EventFilter::keep(const EventBatch& b, uint32_t row) const {
-  const int64_t ts = b.ts_ms[row];
-  if (ts < ts_min_ || ts > ts_max_) return false;
-  if (require_app_ && b.app[row].empty()) return false;
-  if (require_ua_ && b.ua[row].empty()) return false;
-  return admits(include_actions_, exclude_actions_, b.action[row]) &&
-         admits(include_apps_, exclude_apps_, b.app[row]);
+const std::vector<uint64_t>* u64_column(const EventBatch& b, FilterColumnKind kind) {
+  switch (kind) {
+    case FilterColumnKind::kEventId:
+      return &b.event_id;
+    case FilterColumnKind::kUserId:
+      return &b.user_id;
+    case FilterColumnKind::kPinId:
+      return &b.pin_id;
+    default:
+      return nullptr;
+  }
+}
+
+const StringColumn& string_column(const EventBatch& b, const filter_detail::FilterColumn& c) {
+  switch (c.kind) {
+    case FilterColumnKind::kAction:
+      return b.action;
+    case FilterColumnKind::kApp:
+      return b.app;
+    case FilterColumnKind::kUa:
+      return b.ua;
+    default:
+      return b.extra[c.extra].str;
+  }
+}
+
+}  // namespace
+
+FilterStringSet::FilterStringSet(const std::vector<std::string>& values) {
+  for (const std::string& v : values) {
+    if (std::find(small_.begin(), small_.end(), v) == small_.end()) small_.push_back(v);
+  }
+  if (small_.size() > kMaxSmall) {
+    large_.insert(small_.begin(), small_.end());
+    small_.clear();
+  }
+}
+
+void EventFilter::apply_range(const RangeRule& r, EventBatch& b) const {
+  std::vector<uint32_t>& sel = b.selected;
+  if (r.column.kind == FilterColumnKind::kTs) {
+    const int64_t* ts = b.ts_ms.data();
+    keep_in_range(sel, nullptr, r.min_i64, r.max_i64, [ts](uint32_t row) { return ts[row]; });
+    return;
+  }
+  if (const std::vector<uint64_t>* column = u64_column(b, r.column.kind)) {
+    const uint64_t* v = column->data();
+    keep_in_range(sel, nullptr, r.min_u64, r.max_u64, [v](uint32_t row) { return v[row]; });
+    return;
+  }
+  const ExtraColumn& extra = b.extra[r.column.extra];
+  const uint64_t* bits = extra.bits.data();
+  const uint8_t* present = extra.present.data();
+  switch (r.kind) {
+    case NumberKind::kU64:
+      keep_in_range(sel, present, r.min_u64, r.max_u64, [bits](uint32_t row) { return bits[row]; });
+      break;
+    case NumberKind::kI64:
+      keep_in_range(sel, present, r.min_i64, r.max_i64,
+                    [bits](uint32_t row) { return static_cast<int64_t>(bits[row]); });
+      break;
+    case NumberKind::kF64:
+      keep_in_range(sel, present, r.min_f64, r.max_f64,
+                    [bits](uint32_t row) { return std::bit_cast<double>(bits[row]); });
+      break;
+  }
+}
+
+void EventFilter::apply_require(const RequireRule& r, EventBatch& b) const {
+  if (r.column.kind == FilterColumnKind::kExtra) {
+    const uint8_t* present = b.extra[r.column.extra].present.data();
+    keep_rows(b.selected, [present](uint32_t row) { return present[row] != 0; });
+    return;
+  }
+  const StringColumn& column = string_column(b, r.column);
+  keep_rows(b.selected, [&column](uint32_t row) { return !column[row].empty(); });
+}
+
+void EventFilter::apply_match(const MatchRule& r, EventBatch& b) const {
+  const std::vector<uint16_t>* codes = r.column.kind == FilterColumnKind::kAction ? &b.action_code
+                                       : r.column.kind == FilterColumnKind::kApp  ? &b.app_code
+                                                                                  : nullptr;
+  // A batch without codes (parsed without the dictionary) takes the string path below.
+  if (!r.admit_by_code.empty() && codes && codes->size() == b.size()) {
+    const uint16_t* code = codes->data();
+    const uint8_t* admit = r.admit_by_code.data();
+    const size_t past_dictionary = r.admit_by_code.size() - 1;
+    keep_rows(b.selected,
+              [=](uint32_t row) { return admit[std::min<size_t>(code[row], past_dictionary)] != 0; });
+    return;
+  }
+  const StringColumn& column = string_column(b, r.column);
+  const uint8_t* present =
+      r.column.kind == FilterColumnKind::kExtra ? b.extra[r.column.extra].present.data() : nullptr;
+  const bool any_value = r.include.empty();  // NULL: in no list
+  keep_rows(b.selected, [&](uint32_t row) {
+    if (present && present[row] == 0) return any_value;
+    const std::string_view v = column[row];
+    return (any_value || r.include.contains(v)) && !r.exclude.contains(v);
+  });
 }
 
 size_t EventFilter::apply(EventBatch& batch) const {
-  if (!active_) return 0;
   const size_t before = batch.selected.size();
-  std::erase_if(batch.selected, [&](uint32_t row) { return !keep(batch, row); });
+  for (const RangeRule& r : ranges_) {
+    if (batch.selected.empty()) break;
+    apply_range(r, batch);
+  }
+  for (const RequireRule& r : requires_) {
+    if (batch.selected.empty()) break;
+    apply_require(r, batch);
+  }
+  for (const MatchRule& r : matches_) {
+    if (batch.selected.empty()) break;
+    apply_match(r, batch);
+  }
   return before - batch.selected.size();
+}
+
+std::string EventFilter::describe() const {
+  if (descriptions_.empty()) return "no rules: every event passes";
+  return fmt::format("{}", fmt::join(descriptions_, "; "));
 }
 
 }  // namespace enrichd

@@ -238,6 +238,9 @@ Status Pipeline::reload_geo(std::string_view why) {
 Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->config_ = config;
+  auto filter = EventFilter::create(config.filter, config.schema.fields);
+  if (!filter) return filter.status();
+  p->filter_ = std::move(filter).value();
 
   const auto t0 = Clock::now();
   p->geo_stamps_ = stamp_files(config.enrich.geo);  // before loading: a change meanwhile is seen later
@@ -363,9 +366,11 @@ CheckReport Pipeline::check(const Config& config) {
                      join.output_column));
   }
 
-  line("filter", fmt::format("include actions [{}], exclude actions [{}]",
-                             fmt::join(config.filter.include_actions, ", "),
-                             fmt::join(config.filter.exclude_actions, ", ")));
+  if (auto filter = EventFilter::create(config.filter, config.schema.fields)) {
+    line("filter", filter->describe());
+  } else {
+    error(filter.status());
+  }
   line("batch",
        fmt::format("up to {} messages, linger {} ms, queue depth {}, {} worker(s)", config.batch.max_events,
                    config.batch.linger_ms, config.batch.queue_depth, config.batch.workers));
@@ -467,7 +472,6 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
         ParserOptions{.max_message_bytes = static_cast<size_t>(config_.batch.max_message_bytes),
                       .ts_unit = config_.schema.ts_unit,
                       .schema = config_.schema.fields});
-    EventFilter filter(config_.filter);
     EnrichStage enrich(*backend_);
     EventBatch events;
     std::vector<DeadLetter> dead;
@@ -503,7 +507,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       }
       {
         ScopedTimer timer(stats_.filter.duration);
-        stats_.filter.filtered_out.add(filter.apply(events));
+        stats_.filter.filtered_out.add(filter_.apply(events));
       }
       Status enriched;
       {

@@ -16,6 +16,7 @@
 #include "host/geo_table.h"
 #include "kernels/backend.h"
 #include "pipeline/config.h"
+#include "pipeline/event_filter.h"
 #include "pipeline/join_table.h"
 #include "pipeline/memsql_sink.h"
 #include "pipeline/metrics_server.h"
@@ -128,6 +129,7 @@ class Pipeline {
   void refresh_joins(std::mutex& mu, std::condition_variable& cv, const bool& done, bool& reload_requested);
 
   Config config_;
+  EventFilter filter_;  // the rules of config_.filter, resolved against the schema; shared by the workers
   mutable std::mutex geo_mu_;
   std::shared_ptr<const GeoState> geo_;
   std::vector<FileStamp> geo_stamps_;                // of the geo file(s) as first loaded

@@ -1,64 +1,137 @@
-// The filter stage's rules over a parsed batch (no services needed; it lives with the pipeline code).
-#include "pipeline/event_filter.h"
-
+// The filter stage on real parts: events produced to the embedded broker, `enrichd run` with a range on a
+// pass-through column, a match list on another, and an exclude list resolved to enum codes, and the rows
+// the real MariaDB test server holds afterwards. `enrichd check` shows the rules and refuses bad ones.
+// (The rules one by one are in tests/unit/event_filter_test.cpp and filter_config_test.cpp.)
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
-#include "host/event_parser.h"
+#include <fmt/format.h>
 
-namespace enrichd {
+#include "pipeline/mock_broker.h"
+#include "pipeline_fixture.h"
+#include "test_support.h"
+
+namespace enrichd::testing_support {
 namespace {
 
-EventBatch batch_of(const std::vector<std::string>& messages) {
-  RawBatch raw;
-  for (size_t i = 0; i < messages.size(); ++i) raw.add(messages[i], {0, static_cast<int64_t>(i)});
-  EventParser parser;
-  EventBatch batch;
-  std::vector<DeadLetter> dead;
-  parser.parse(raw, batch, dead);
-  EXPECT_TRUE(dead.empty());
-  return batch;
+using namespace std::chrono_literals;
+
+std::string filter_config(const std::string& brokers, const std::string& topic, const std::string& table,
+                          const std::string& filter) {
+  return fmt::format(R"([source]
+brokers = "{}"
+topic = "{}"
+group = "filter-{}"
+[batch]
+max_events = 64
+linger_ms = 20
+[schema.fields.action]
+values = ["view", "click", "save", "hide"]
+[[schema.extra]]
+name = "country"
+type = "string"
+[[schema.extra]]
+name = "dwell_ms"
+type = "u64"
+[filter]
+exclude_actions = ["hide"]
+{}
+[enrich]
+backend = "scalar"
+geo = "geo.csv"
+category_csv = "pins.csv"
+[sink]
+dsn = "{}"
+table = "{}"
+)",
+                     brokers, topic, table, filter, test_dsn(), table);
 }
 
-std::string event(int id, const char* action, const char* app, const char* ua, int64_t ts) {
-  return "{\"event_id\":" + std::to_string(id) + ",\"ts\":" + std::to_string(ts) +
-         ",\"user_id\":1,\"pin_id\":1,\"action\":\"" + action + "\",\"ip\":\"1.2.3.4\",\"app\":\"" + app +
-         "\",\"ua\":\"" + ua + "\"}";
-}
+constexpr const char* kRules = R"([[filter.range]]
+column = "dwell_ms"
+min = 100
+max = 5000
+[[filter.match]]
+column = "country"
+include = ["US", "DE"]
+)";
 
-std::vector<uint64_t> kept_ids(const FilterConfig& config, EventBatch batch, size_t* removed = nullptr) {
-  const size_t n = EventFilter(config).apply(batch);
-  if (removed) *removed = n;
-  std::vector<uint64_t> ids;
-  for (uint32_t row : batch.selected) ids.push_back(batch.event_id[row]);
-  return ids;
-}
+TEST(EventFilterRun, RangeOnAnExtraColumnAndAMatchListDecideTheLoadedRows) {
+  if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
+  auto db = connect_test_db();
+  ASSERT_TRUE(db) << "the test database at " << test_dsn() << " is not reachable";
+  auto broker = MockBroker::start();
+  ASSERT_TRUE(broker) << broker.status().message();
+  const std::string topic = "filtered";
+  ASSERT_TRUE((*broker)->create_topic(topic, 2));
+  const std::string dir = make_temp_dir("enrichd-filter");
+  write_file(dir + "/geo.csv", test_geo_csv());
+  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string table = "filter_" + std::to_string(std::random_device{}());
 
-TEST(EventFilterTest, EveryRuleAndTheirCombination) {
-  const EventBatch b = batch_of({event(1, "view", "ios", "UA", 1000), event(2, "click", "web", "", 2000),
-                                 event(3, "hide", "", "UA", 3000), event(4, "save", "android", "UA", 4000)});
-  size_t removed = 0;
-  EXPECT_EQ(kept_ids({}, b, &removed), (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(removed, 0U);
-  EXPECT_EQ(kept_ids({.include_actions = {"view", "save"}}, b), (std::vector<uint64_t>{1, 4}));
-  EXPECT_EQ(kept_ids({.exclude_actions = {"hide"}}, b), (std::vector<uint64_t>{1, 2, 4}));
-  EXPECT_EQ(kept_ids({.include_apps = {"ios", "web"}}, b), (std::vector<uint64_t>{1, 2}));
-  EXPECT_EQ(kept_ids({.exclude_apps = {"web"}}, b), (std::vector<uint64_t>{1, 3, 4}));
-  EXPECT_EQ(kept_ids({.require_app = true}, b), (std::vector<uint64_t>{1, 2, 4}));
-  EXPECT_EQ(kept_ids({.require_ua = true}, b), (std::vector<uint64_t>{1, 3, 4}));
-  EXPECT_EQ(kept_ids({.ts_min_ms = 2000, .ts_max_ms = 3000}, b), (std::vector<uint64_t>{2, 3}));
-  EXPECT_EQ(kept_ids({.exclude_actions = {"view"}, .require_ua = true, .ts_max_ms = 3999}, b, &removed),
-            (std::vector<uint64_t>{3}));
-  EXPECT_EQ(removed, 3U);
-}
+  // Every combination of action, country (NULL included) and dwell time (edges, NULL included).
+  const std::vector<const char*> actions = {"view", "hide", "click"};
+  const std::vector<const char*> countries = {"US", "DE", "FR", "", nullptr};
+  const std::vector<int64_t> dwells = {99, 100, 2500, 5000, 5001, -1};  // -1: absent
+  std::vector<std::string> messages;
+  std::vector<uint64_t> expected;
+  uint64_t id = 1;
+  for (const char* action : actions) {
+    for (const char* country : countries) {
+      for (const int64_t dwell : dwells) {
+        std::string extra;
+        if (country) extra += fmt::format(R"(,"country":"{}")", country);
+        if (dwell >= 0) extra += fmt::format(R"(,"dwell_ms":{})", dwell);
+        messages.push_back(fmt::format(
+            R"({{"event_id":{},"ts":1700000000000,"user_id":1,"pin_id":1,"action":"{}","ip":"8.8.8.8"{}}})",
+            id, action, extra));
+        const bool country_ok = country && (std::string(country) == "US" || std::string(country) == "DE");
+        if (std::string(action) != "hide" && country_ok && dwell >= 100 && dwell <= 5000)
+          expected.push_back(id);
+        ++id;
+      }
+    }
+  }
+  ASSERT_TRUE(produce_all((*broker)->bootstrap_servers(), topic, messages));
 
-TEST(EventFilterTest, OnlySelectedRowsAreConsidered) {
-  EventBatch b = batch_of({event(1, "view", "ios", "UA", 1), event(2, "view", "ios", "UA", 2)});
-  b.selected = {1};
-  EXPECT_EQ(kept_ids({.exclude_actions = {"click"}}, b), (std::vector<uint64_t>{2}));
+  write_file(dir + "/enrichd.toml", filter_config((*broker)->bootstrap_servers(), topic, table, kRules));
+  auto check = run_process({enrichd_binary(), "check", "-c", dir + "/enrichd.toml"}, 60s);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("dwell_ms in [100, 5000] (NULL fails); action not in [hide] (by enum code); "
+                           "country in [US, DE] (NULL fails)"),
+            std::string::npos)
+      << check.out;
+
+  auto r = run_process({enrichd_binary(), "run", "-c", dir + "/enrichd.toml", "--max-messages",
+                        std::to_string(messages.size()), "--quiet"},
+                       90s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = db->query("SELECT event_id, action, country, dwell_ms FROM `" + table + "` ORDER BY event_id");
+  ASSERT_TRUE(rows) << rows.status().message();
+  std::vector<uint64_t> loaded;
+  for (const auto& row : *rows) {
+    loaded.push_back(std::stoull(row[0]));
+    EXPECT_NE(row[1], "hide");
+    EXPECT_TRUE(row[2] == "US" || row[2] == "DE") << row[2];
+    EXPECT_TRUE(std::stoll(row[3]) >= 100 && std::stoll(row[3]) <= 5000) << row[3];
+  }
+  EXPECT_EQ(loaded, expected);
+  EXPECT_EQ(expected.size(), 12U);  // 2 actions x 2 countries x 3 dwell times
+  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+
+  // A rule that does not fit the schema stops check and run at start, naming the key.
+  write_file(dir + "/bad.toml", filter_config((*broker)->bootstrap_servers(), topic, table,
+                                              "[[filter.range]]\ncolumn = \"country\"\nmin = 1\n"));
+  for (const char* command : {"check", "run"}) {
+    auto bad = run_process({enrichd_binary(), command, "-c", dir + "/bad.toml"}, 60s);
+    EXPECT_EQ(bad.exit_code, 2) << command;
+    EXPECT_NE(bad.err.find("'filter.range[0].column' is 'country', a string column"), std::string::npos)
+        << command << ": " << bad.err;
+  }
 }
 
 }  // namespace
-}  // namespace enrichd
+}  // namespace enrichd::testing_support
