@@ -192,8 +192,43 @@ void BM_ParseIpV6(benchmark::State& state) {
 void BM_ParseIpV6_InetPton(benchmark::State& state) {
   parse_ip_texts<inet_pton_parse_ip>(state, ipv6_texts());
 }
+// parse_ip_padded, what the event parser calls: the texts laid in one buffer, each followed by 16 bytes.
+std::optional<IpAddress> parse_ip_in_place(std::string_view text) {
+  IpAddress ip;
+  if (!parse_ip_padded(text, ip)) return std::nullopt;
+  return ip;
+}
+void parse_padded_ip_texts(benchmark::State& state, const std::vector<std::string>& texts) {
+  std::string arena;
+  for (const std::string& t : texts) arena += t + std::string(16, '\0');
+  std::vector<std::string_view> views;
+  size_t at = 0;
+  for (const std::string& t : texts) {
+    views.emplace_back(arena.data() + at, t.size());
+    at += t.size() + 16;
+  }
+  for (std::string_view t : views) {
+    if (!parse_ip_in_place(t)) state.SkipWithError("rejected a text");
+  }
+  for (auto _ : state) {
+    for (std::string_view t : views) {
+      IpAddress ip;
+      benchmark::DoNotOptimize(parse_ip_padded(t, ip));
+      benchmark::DoNotOptimize(ip);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(texts.size()));
+}
+void BM_ParseIpV4_Padded(benchmark::State& state) {
+  parse_padded_ip_texts(state, ipv4_texts());
+}
+void BM_ParseIpV6_Padded(benchmark::State& state) {
+  parse_padded_ip_texts(state, ipv6_texts());
+}
 BENCHMARK(BM_ParseIpV4);
+BENCHMARK(BM_ParseIpV4_Padded);
 BENCHMARK(BM_ParseIpV4_InetPton);
+BENCHMARK(BM_ParseIpV6_Padded);
 BENCHMARK(BM_ParseIpV6);
 BENCHMARK(BM_ParseIpV6_InetPton);
 
