@@ -399,7 +399,7 @@ struct CompiledSchema {
 };
 
 // Reads one column's value and marks it seen; null in a field that is not required means absent.
-error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit, ParsedEvent& ev) {
+[[gnu::always_inline]] inline error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit, ParsedEvent& ev) {
   if (kind & kReadOptional) {
     bool null = false;
     if (auto e = v.is_null().get(null)) return e;
