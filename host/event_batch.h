@@ -22,7 +22,7 @@ namespace enrichd {
 class StringColumn {
  public:
   StringColumn() { offsets_.push_back(0); }
-  void push_back(std::string_view s) {
+  [[gnu::always_inline]] void push_back(std::string_view s) {
     const size_t n = s.size();
     if (n > arena_.size() - used_) arena_.resize(std::max(2 * arena_.size(), used_ + n + 64));
     copy_bytes(arena_.data() + used_, s.data(), n);

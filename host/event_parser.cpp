@@ -147,7 +147,7 @@ bool is_json_space(char c) {
   size_t n = token.size();
   while (n > 0 && is_json_space(token[n - 1])) --n;
   if (n < 2 || token[0] != '"' || token[n - 1] != '"') return v.get_string().get(out);
-  const std::string_view text = token.substr(1, n - 2);
+  const std::string_view text(token.data() + 1, n - 2);
   if (has_backslash(text)) return v.get_string().get(out);
   out = text;
   return simdjson::SUCCESS;
