@@ -251,6 +251,13 @@ error_code read_u64_or_string(od::value v, uint64_t& out) {
   return n == 0 || x[0] == y[0];
 }
 
+// Whether the raw key text at `raw` (just after its opening quote) is `key`: its bytes, then the closing
+// quote (which is the closing one: `key` has no backslash). Reads key.size() + 1 bytes, inside the
+// message and its padding.
+[[gnu::always_inline]] inline bool raw_key_is(const char* raw, std::string_view key) {
+  return key_equal(std::string_view(raw, key.size()), key) && raw[key.size()] == '"';
+}
+
 // How a column's value is read, resolved at start: a chain of well-predicted branches per field, where
 // a switch on the column was an indirect jump.
 enum ReadKind : uint8_t {
@@ -286,6 +293,9 @@ struct PathNode {
     int8_t column = -1;
     int16_t node = -1;
     uint8_t read = 0;  // ReadKind of the column
+    // The key may be matched against a message's raw key text (no backslash in it, and short enough
+    // that reading it past a message's end stays inside RawBatch::kPadding).
+    bool raw_match = false;
   };
   std::vector<Child> children;
   std::string_view path;  // the dotted path of this object ("" for the event), for failures
@@ -370,7 +380,12 @@ struct CompiledSchema {
         begin = dot + 1;
       }
     }
-    for (PathNode& n : nodes) n.build_slots();
+    for (PathNode& n : nodes) {
+      for (PathNode::Child& ch : n.children) {
+        ch.raw_match = ch.key.size() < RawBatch::kPadding && ch.key.find('\\') == std::string_view::npos;
+      }
+      n.build_slots();
+    }
     for (size_t c = 0; c < kColumns; ++c) {
       const FieldSchema& f = schema.fields[c];
       if (f.required) required |= 1U << c;
@@ -399,7 +414,8 @@ struct CompiledSchema {
 };
 
 // Reads one column's value and marks it seen; null in a field that is not required means absent.
-[[gnu::always_inline]] inline error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit, ParsedEvent& ev) {
+[[gnu::always_inline]] inline error_code read_column(od::value v, size_t column, uint8_t kind, EpochUnit unit,
+                                                     ParsedEvent& ev) {
   if (kind & kReadOptional) {
     bool null = false;
     if (auto e = v.is_null().get(null)) return e;
@@ -477,14 +493,16 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
   for (auto field_result : obj) {
     if (field_result.error()) return Failure{DeadLetterReason::kMalformedJson, {}};
     od::field field = field_result.value_unsafe();
-    std::string_view key;
-    if (read_key(field, key)) return Failure{DeadLetterReason::kMalformedJson, {}};
     // Events of one stream keep their keys in one order: the child after the last one matched is tried
-    // first, one comparison where it is right.
+    // first, against the key's raw text (its bytes and the closing quote after them), which is right in
+    // one comparison without finding the key's end. Otherwise the key is read and looked up.
     const PathNode::Child* child = nullptr;
-    if (next < node.children.size() && key_equal(node.children[next].key, key)) {
+    if (next < node.children.size() && node.children[next].raw_match &&
+        raw_key_is(field.key().raw(), node.children[next].key)) {
       child = &node.children[next];
     } else {
+      std::string_view key;
+      if (read_key(field, key)) return Failure{DeadLetterReason::kMalformedJson, {}};
       child = node.find(key);
       if (!child) continue;  // unknown fields are skipped by the iterator
     }
