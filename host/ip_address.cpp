@@ -120,6 +120,18 @@ void store_be64(uint64_t v, unsigned char* p) {
   }
 }
 
+// IPv4-mapped addresses (::ffff:a.b.c.d, in any text form) are IPv4.
+IpAddress from_ipv6(const Ipv6& v6) {
+  IpAddress ip;
+  if (v6.hi == 0 && (v6.lo >> 32) == 0xffff) {
+    ip.v4 = static_cast<uint32_t>(v6.lo);
+  } else {
+    ip.is_v6 = true;
+    ip.v6 = v6;
+  }
+  return ip;
+}
+
 }  // namespace
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
@@ -132,13 +144,7 @@ std::optional<IpAddress> parse_ip(std::string_view text) {
   if (parse_ipv4(p, end, ip.v4)) return ip;
   Ipv6 v6;
   if (!parse_ipv6(p, end, v6)) return std::nullopt;
-  if (v6.hi == 0 && (v6.lo >> 32) == 0xffff) {  // ::ffff:a.b.c.d
-    ip.v4 = static_cast<uint32_t>(v6.lo);
-    return ip;
-  }
-  ip.is_v6 = true;
-  ip.v6 = v6;
-  return ip;
+  return from_ipv6(v6);
 }
 
 namespace {
@@ -189,12 +195,104 @@ bool parse_ipv4_padded(std::string_view text, uint32_t& out) {
   return true;
 }
 
+// Which of the 48 bytes at p are ':' and which hex digits (either case), one bit each.
+void classify_48(const char* p, uint64_t& colons, uint64_t& hex) {
+  colons = 0;
+  hex = 0;
+  for (int i = 0; i < 3; ++i) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    const __m128i lower = _mm_or_si128(b, _mm_set1_epi8(0x20));
+    const __m128i digit = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8('0')), _mm_cmpgt_epi8(b, _mm_set1_epi8('9'))),
+        _mm_set1_epi8(-1));
+    const __m128i letter = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmplt_epi8(lower, _mm_set1_epi8('a')), _mm_cmpgt_epi8(lower, _mm_set1_epi8('f'))),
+        _mm_set1_epi8(-1));
+    const auto shift = static_cast<unsigned>(16 * i);
+    colons |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8(':'))))}
+              << shift;
+    hex |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_or_si128(digit, letter)))} << shift;
+  }
+}
+
+// One group of k = 1..4 hex digits at p (already known to be hex digits): each byte's nibble (its low 4
+// bits, plus 9 for a letter), shifted so that the digits end at byte 3, then the four nibbles packed.
+// Sets ok to false when k is not 1..4.
+[[gnu::always_inline]] inline uint64_t group_value(const char* p, size_t k, bool& ok) {
+  uint32_t w = 0;
+  std::memcpy(&w, p, sizeof w);
+  w = ((w & 0x0F0F0F0FU) + ((w >> 6) & 0x01010101U) * 9) << (((4 - k) & 3) * 8);
+  w = ((w << 4) | (w >> 8)) & 0x00FF00FFU;  // byte 0: digits 0 and 1, byte 2: digits 2 and 3
+  ok &= k - 1 < 4;
+  return ((w & 0xff) << 8) | (w >> 16);
+}
+
+// IPv6 text of 16..39 bytes made only of hex digits and colons (no embedded IPv4), in the forms
+// inet_pton6 accepts: 8 groups of 1..4 digits, or fewer around one "::". The colons are found by SIMD
+// compares and each group is read from a 4-byte window, so the branches follow the address's shape
+// (mostly the same from one address to the next) rather than each group's length. False for anything
+// else: parse_ip decides those. Reads 48 bytes from p (n >= 16 and 32 readable bytes after the text).
+bool parse_ipv6_padded(std::string_view text, Ipv6& out) {
+  const size_t n = text.size();
+  if (n < 16 || n > 39) return false;
+  const char* p = text.data();
+  uint64_t colons = 0, hex = 0;
+  classify_48(p, colons, hex);
+  const uint64_t in_text = (uint64_t{1} << n) - 1;
+  if (((colons | hex) & in_text) != in_text) return false;
+  colons &= in_text;
+  std::array<uint64_t, 8> groups{};
+  size_t count = 0;
+  size_t gap = SIZE_MAX;  // groups before the "::"
+  size_t start = 0;
+  if (colons & 1) {  // a leading ':' must be half of "::"
+    if (!(colons & 2)) return false;
+    gap = 0;
+    start = 2;
+    colons &= ~uint64_t{3};
+  }
+  bool ok = true;
+  for (;;) {
+    const size_t end = colons ? static_cast<size_t>(std::countr_zero(colons)) : n;
+    if (count == 8) return false;
+    groups[count++] = group_value(p + start, end - start, ok);
+    if (end == n) break;
+    colons &= colons - 1;
+    start = end + 1;
+    if (colons & (uint64_t{1} << start)) {  // "::"
+      if (gap != SIZE_MAX) return false;
+      gap = count;
+      colons &= colons - 1;
+      ++start;
+      if (start == n) break;  // trailing "::"
+    }
+  }
+  if (!ok) return false;
+  if (gap == SIZE_MAX) {
+    if (count != 8) return false;
+  } else {
+    if (count == 8) return false;  // "::" stands for at least one group
+    std::copy_backward(groups.begin() + static_cast<std::ptrdiff_t>(gap),
+                       groups.begin() + static_cast<std::ptrdiff_t>(count), groups.end());
+    std::fill(groups.begin() + static_cast<std::ptrdiff_t>(gap),
+              groups.begin() + static_cast<std::ptrdiff_t>(gap + 8 - count), 0);
+  }
+  out.hi = (groups[0] << 48) | (groups[1] << 32) | (groups[2] << 16) | groups[3];
+  out.lo = (groups[4] << 48) | (groups[5] << 32) | (groups[6] << 16) | groups[7];
+  return true;
+}
+
 }  // namespace
 
 bool parse_ip_padded(std::string_view text, IpAddress& out) {
   uint32_t v4 = 0;
   if (parse_ipv4_padded(text, v4)) {
     out = IpAddress{.is_v6 = false, .v4 = v4, .v6 = {}};
+    return true;
+  }
+  Ipv6 v6;
+  if (parse_ipv6_padded(text, v6)) {
+    out = from_ipv6(v6);
     return true;
   }
   const auto ip = parse_ip(text);

@@ -167,11 +167,11 @@ Bytes16 random_v6(std::mt19937_64& rng) {
   return b;
 }
 
-// parse_ip_padded on a copy of the text followed by 16 bytes that look like more address (digits and
-// dots), so that reading past the end would change the answer.
+// parse_ip_padded on a copy of the text followed by 32 bytes that look like more address (digits, dots,
+// colons), so that reading past the end would change the answer.
 std::optional<IpAddress> padded_parse(std::string_view text) {
   std::string buf(text);
-  buf += "1.2.3.45.6.7.8.9";
+  buf += "1.2.3.45.6.7.8.9:ab:cd::ef:12:34";
   IpAddress ip;
   if (!parse_ip_padded(std::string_view(buf.data(), text.size()), ip)) return std::nullopt;
   return ip;
