@@ -4,6 +4,8 @@
 // inet_pton on millions of valid and broken strings); formatting still uses inet_ntop.
 #include "host/ip_address.h"
 
+#include "host/ip_address_simd.h"
+
 #include <arpa/inet.h>
 #include <emmintrin.h>
 
@@ -162,13 +164,13 @@ namespace {
   return v;
 }
 
+}  // namespace
+
 // A dotted quad of 7..15 bytes in the form inet_pton4 accepts, found with one 16-byte load: four runs of
 // 1..3 digits split by three dots, no leading zero, each at most 255. False for anything else (the
 // caller then asks parse_ip, which also knows IPv6 and rejects the rest).
-bool parse_ipv4_padded(std::string_view text, uint32_t& out) {
-  const auto n = static_cast<uint32_t>(text.size());
+bool ip_simd::parse_ipv4_sse2(const char* p, uint32_t n, uint32_t& out) {
   if (n < 7 || n > 15) return false;
-  const char* p = text.data();
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const uint32_t in_text = (1U << n) - 1;
   const auto dots =
@@ -194,6 +196,13 @@ bool parse_ipv4_padded(std::string_view text, uint32_t& out) {
   out = addr;
   return true;
 }
+
+bool ip_simd::has_ssse3() {
+  static const bool has = __builtin_cpu_supports("ssse3");
+  return has;
+}
+
+namespace {
 
 // Which of the 48 bytes at p are ':' and which hex digits (either case), one bit each.
 void classify_48(const char* p, uint64_t& colons, uint64_t& hex) {
@@ -286,7 +295,9 @@ bool parse_ipv6_padded(std::string_view text, Ipv6& out) {
 
 bool parse_ip_padded(std::string_view text, IpAddress& out) {
   uint32_t v4 = 0;
-  if (parse_ipv4_padded(text, v4)) {
+  const auto n = static_cast<uint32_t>(std::min<size_t>(text.size(), UINT32_MAX));
+  static const auto parse_ipv4 = ip_simd::has_ssse3() ? ip_simd::parse_ipv4_ssse3 : ip_simd::parse_ipv4_sse2;
+  if (parse_ipv4(text.data(), n, v4)) {
     out = IpAddress{.is_v6 = false, .v4 = v4, .v6 = {}};
     return true;
   }

@@ -3,6 +3,8 @@
 // reference it must match bit for bit, on valid text and on broken text alike.
 #include "host/ip_address.h"
 
+#include "host/ip_address_simd.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -177,6 +179,27 @@ std::optional<IpAddress> padded_parse(std::string_view text) {
   return ip;
 }
 
+// Each SIMD dotted-quad reader (the SSE2 one, and the SSSE3 one where the CPU has it) answers exactly what
+// parse_ip does for text without a colon: true with the same value for an IPv4 address, else false.
+void expect_quad_readers_agree(std::string_view text) {
+  std::string buf(text);
+  buf += "1.2.3.45.6.7.8.9:ab:cd::ef:12:34";
+  const auto want = parse_ip(text);
+  const bool quad = want && !want->is_v6 && text.find(':') == std::string_view::npos;
+  const auto n = static_cast<uint32_t>(std::min<size_t>(text.size(), 1000));
+  uint32_t got = 0;
+  ASSERT_EQ(ip_simd::parse_ipv4_sse2(buf.data(), n, got), quad) << "sse2 on '" << text << "'";
+  if (quad) {
+    ASSERT_EQ(got, want->v4) << "sse2 on '" << text << "'";
+  }
+  if (!ip_simd::has_ssse3()) return;
+  got = 0;
+  ASSERT_EQ(ip_simd::parse_ipv4_ssse3(buf.data(), n, got), quad) << "ssse3 on '" << text << "'";
+  if (quad) {
+    ASSERT_EQ(got, want->v4) << "ssse3 on '" << text << "'";
+  }
+}
+
 TEST(IpAddressTest, RandomIpv6FormsAgreeWithInetPton) {
   std::mt19937_64 rng(20240601);
   constexpr int kAddresses = 200000;
@@ -315,6 +338,7 @@ TEST(IpAddressTest, RejectsInvalidText) {
   for (const std::string& text : bad) {
     EXPECT_FALSE(parse_ip(text).has_value()) << "accepted '" << text << "' (" << text.size() << " bytes)";
     EXPECT_FALSE(padded_parse(text).has_value()) << "padded accepted '" << text << "'";
+    expect_quad_readers_agree(text);
   }
 }
 
@@ -332,6 +356,7 @@ TEST(IpAddressTest, PaddedDottedQuadsAgreeWithParseIp) {
         const std::string text = fmt::format("{}.{}.{}.{}", octets[0], octets[1], octets[2], octets[3]);
         const auto want = parse_ip(text);
         ASSERT_EQ(padded_parse(text), want) << text;
+        expect_quad_readers_agree(text);
         accepted += want.has_value();
       }
     }
@@ -352,6 +377,7 @@ TEST(IpAddressTest, RandomGarbageAgreesWithInetPton) {
     const auto got = parse_ip(s);
     ASSERT_EQ(got.has_value(), ref.has_value()) << "'" << s << "'";
     ASSERT_EQ(padded_parse(s), got) << "parse_ip_padded differs on '" << s << "'";
+    expect_quad_readers_agree(s);
     if (got) {
       ASSERT_EQ(*got, *ref) << s;
       ++accepted;
@@ -434,6 +460,7 @@ TEST(IpAddressTest, MillionValidTextsOfEveryFormAgreeWithInetPton) {
     ASSERT_TRUE(got.has_value()) << t.text;
     ASSERT_EQ(*got, t.expected) << t.text;
     ASSERT_EQ(padded_parse(t.text), got) << t.text;
+    expect_quad_readers_agree(t.text);
     const bool has_colon = t.text.find(':') != std::string::npos;
     v4 += !has_colon;
     compressed += t.text.find("::") != std::string::npos;
@@ -540,6 +567,7 @@ TEST(IpAddressTest, MillionBrokenTextsAgreeWithInetPton) {
     ASSERT_EQ(got.has_value(), ref.has_value())
         << "'" << s << "' (" << s.size() << " bytes): inet_pton " << (ref ? "accepts" : "rejects");
     ASSERT_EQ(padded_parse(s), got) << "parse_ip_padded differs on '" << s << "'";
+    expect_quad_readers_agree(s);
     if (got) {
       ASSERT_EQ(*got, *ref) << s;
       ++accepted;
