@@ -548,8 +548,9 @@ std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column
 }
 
 template <bool kExtra>
-std::optional<Failure> parse_one(od::parser& parser, std::string_view payload, const CompiledSchema& cs,
-                                 EpochUnit unit, ParsedEvent& ev) {
+[[gnu::always_inline]] inline std::optional<Failure> parse_one(od::parser& parser, std::string_view payload,
+                                                               const CompiledSchema& cs, EpochUnit unit,
+                                                               ParsedEvent& ev) {
   od::document doc;
   if (parser.iterate(payload.data(), payload.size(), payload.size() + RawBatch::kPadding).get(doc)) {
     return Failure{DeadLetterReason::kMalformedJson, {}};
