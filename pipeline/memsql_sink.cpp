@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -16,25 +17,34 @@ namespace {
 
 struct Column {
   std::string name;
-  std::string_view mysql_type;
+  std::string mysql_type;
 };
 
 template <size_t N>
 std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
   std::vector<Column> out;
-  for (const auto& col : columns) out.push_back({std::string(col.name), col.mysql_type});
+  for (const auto& col : columns) out.push_back({std::string(col.name), std::string(col.mysql_type)});
   return out;
 }
 
-// The fixed output columns, then two per join after the category join, then the pass-through columns.
-std::vector<Column> row_table_columns(const std::vector<std::string>& join_columns,
-                                      const std::vector<ExtraField>& extra_columns) {
+// The fixed output columns (action and app as their store says), then two per join after the category
+// join, then the pass-through columns.
+std::vector<Column> row_table_columns(const SinkConfig& config) {
   std::vector<Column> out = columns_of(kOutputColumns);
-  for (const std::string& c : join_columns) {
-    out.push_back({c + "_id", kJoinIdType});
-    out.push_back({c, kJoinNameType});
+  for (Column& col : out) {
+    if (col.name == column_name(SchemaColumn::kAction)) {
+      col.mysql_type = enum_column_type(config.action_store);
+    } else if (col.name == column_name(SchemaColumn::kApp)) {
+      col.mysql_type = enum_column_type(config.app_store);
+    }
   }
-  for (const ExtraField& e : extra_columns) out.push_back({e.name, extra_column_type(e.type)});
+  for (const std::string& c : config.join_columns) {
+    out.push_back({c + "_id", std::string(kJoinIdType)});
+    out.push_back({c, std::string(kJoinNameType)});
+  }
+  for (const ExtraField& e : config.extra_columns) {
+    out.push_back({e.name, std::string(extra_column_type(e.type))});
+  }
   return out;
 }
 
@@ -61,16 +71,115 @@ std::string create_sql(const std::string& table, const std::vector<Column>& colu
   return sql;
 }
 
+// The members of an ENUM as information_schema.columns.column_type shows them: enum('a','it''s','b\\c').
+std::vector<std::string> enum_members(std::string_view column_type) {
+  std::vector<std::string> members;
+  size_t i = column_type.find('(');
+  if (i == std::string_view::npos) return members;
+  ++i;
+  while (i < column_type.size() && column_type[i] == '\'') {
+    std::string member;
+    for (++i; i < column_type.size(); ++i) {
+      const char c = column_type[i];
+      if (c == '\'' && i + 1 < column_type.size() && column_type[i + 1] == '\'') {
+        member.push_back(c);
+        ++i;
+      } else if (c == '\'') {
+        break;
+      } else if (c == '\\' && i + 1 < column_type.size()) {
+        member.push_back(column_type[++i]);
+      } else {
+        member.push_back(c);
+      }
+    }
+    members.push_back(std::move(member));
+    i += 1;  // the closing quote
+    if (i < column_type.size() && column_type[i] == ',') ++i;
+  }
+  return members;
+}
+
+// The store an existing column's type (information_schema DATA_TYPE) fits, or "" when none does.
+std::string_view store_of_data_type(std::string data_type) {
+  std::transform(data_type.begin(), data_type.end(), data_type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::string_view t : {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}) {
+    if (data_type == t) return to_string(EnumStore::kText);
+  }
+  if (data_type == "enum") return to_string(EnumStore::kEnum);
+  for (std::string_view t : {"smallint", "mediumint", "int", "bigint"}) {
+    if (data_type == t) return to_string(EnumStore::kCode);
+  }
+  return "";
+}
+
+// Whether the existing enum column `column` of `table` can take what the encoder writes for its store: a
+// text column for text, an ENUM with every value of the dictionary for enum, an integer column for code.
+// A mismatch would load wrong values with only warnings, so it stops start-up with the fix.
+Status check_enum_column(const std::string& table, SchemaColumn column, const EnumColumnStore& want,
+                         const std::string& data_type, std::string_view column_type) {
+  const std::string_view name = column_name(column);
+  const std::string key = fmt::format("schema.fields.{}.store", name);
+  const std::string_view fits = store_of_data_type(data_type);
+  const std::string_view wanted = to_string(want.store);
+  if (fits != wanted) {
+    const std::string_view needs = want.store == EnumStore::kText   ? "a text column such as VARCHAR(64)"
+                                   : want.store == EnumStore::kEnum ? "an ENUM of the dictionary"
+                                                                    : "an integer column (SMALLINT UNSIGNED)";
+    return Status::errorf(
+        "table '{}' column '{}' is {}, but config key '{}' = \"{}\" needs {}: {}load into a new table "
+        "(sink.table)",
+        table, name, column_type, key, wanted, needs,
+        fits.empty() ? "" : fmt::format("set {} = \"{}\" to match the table, or ", key, fits));
+  }
+  if (want.store == EnumStore::kEnum) {
+    const std::vector<std::string> members = enum_members(column_type);
+    for (const std::string& v : want.values) {
+      if (std::find(members.begin(), members.end(), v) == members.end()) {
+        return Status::errorf(
+            "table '{}' column '{}' is {}, without the value '{}' of config key 'schema.fields.{}.values': "
+            "ALTER TABLE {} MODIFY `{}` {}",
+            table, name, column_type, v, name, quote_identifier(table), name, enum_column_type(want));
+      }
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+std::string enum_column_type(const EnumColumnStore& column) {
+  switch (column.store) {
+    case EnumStore::kText:
+      break;
+    case EnumStore::kEnum: {
+      // A binary collation, so that members differing only in letter case are distinct, as in the dictionary.
+      std::string type = "ENUM(";
+      for (size_t i = 0; i < column.values.size(); ++i) type += (i ? "," : "") + sql_string(column.values[i]);
+      return type + ") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
+    }
+    case EnumStore::kCode:
+      return "SMALLINT UNSIGNED NOT NULL";
+  }
+  return "VARCHAR(64) NOT NULL";
+}
+
+std::string create_table_sql(const std::string& table, const SinkConfig& config) {
+  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
+  return create_sql(
+      table, row_table_columns(config),
+      config.dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
+      config.dialect);
+}
 
 std::string create_table_sql(const std::string& table, SqlDialect dialect,
                              const std::vector<std::string>& join_columns,
                              const std::vector<ExtraField>& extra_columns) {
-  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
-  return create_sql(
-      table, row_table_columns(join_columns, extra_columns),
-      dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
-      dialect);
+  SinkConfig config;
+  config.dialect = dialect;
+  config.join_columns = join_columns;
+  config.extra_columns = extra_columns;
+  return create_table_sql(table, config);
 }
 
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect) {
@@ -91,7 +200,7 @@ MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlCon
       group_(std::move(group)),
       topic_(std::move(topic)),
       fenced_(fenced),
-      row_columns_(column_list(row_table_columns(config_.join_columns, config_.extra_columns))),
+      row_columns_(column_list(row_table_columns(config_))),
       dead_letter_columns_(column_list(columns_of(kDeadLetterColumns))),
       probe_(probe) {}
 
@@ -127,10 +236,8 @@ Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, boo
 }
 
 Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
-  if (Status s = ensure_table(
-          config_.table,
-          create_table_sql(config_.table, config_.dialect, config_.join_columns, config_.extra_columns),
-          column_names(row_table_columns(config_.join_columns, config_.extra_columns)), create, notes);
+  if (Status s = ensure_table(config_.table, create_table_sql(config_.table, config_),
+                              column_names(row_table_columns(config_)), create, notes, true);
       !s) {
     return s.with_context("config key 'sink.table'");
   }
@@ -153,13 +260,13 @@ Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
 
 Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl,
                                 const std::vector<std::string>& columns, bool create,
-                                std::vector<std::string>* notes) {
+                                std::vector<std::string>* notes, bool row_table) {
   if (create && config_.create_table) {
     if (Status s = conn_->execute(ddl); !s) return s.with_context("cannot create table");
   }
   auto rows = conn_->query(
-      fmt::format("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND "
-                  "table_name = {} ORDER BY ordinal_position",
+      fmt::format("SELECT column_name, data_type, column_type FROM information_schema.columns WHERE "
+                  "table_schema = DATABASE() AND table_name = {} ORDER BY ordinal_position",
                   sql_string(table)));
   if (!rows) return rows.status();
   if (rows->empty()) {
@@ -171,11 +278,16 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
                           dsn_.database);
   }
   for (const std::string& col : columns) {
-    const bool present = std::any_of(rows->begin(), rows->end(), [&](const auto& r) {
-      return strcasecmp(r[0].c_str(), col.c_str()) == 0;
-    });
-    if (!present) {
+    const auto row = std::find_if(rows->begin(), rows->end(),
+                                  [&](const auto& r) { return strcasecmp(r[0].c_str(), col.c_str()) == 0; });
+    if (row == rows->end()) {
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
+    }
+    for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
+      if (!row_table || col != column_name(column)) continue;
+      if (Status s = check_enum_column(table, column, config_.enum_store(column), (*row)[1], (*row)[2]); !s) {
+        return s;
+      }
     }
   }
   if (notes) notes->push_back(fmt::format("table '{}': exists, has every column", table));
