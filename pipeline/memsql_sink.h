@@ -10,6 +10,7 @@
 
 #include "host/status.h"
 #include "pipeline/config.h"
+#include "pipeline/enum_columns.h"
 #include "pipeline/load_job.h"
 #include "pipeline/mysql_connection.h"
 #include "pipeline/probes.h"
@@ -68,10 +69,6 @@ class MemsqlSink {
   uint64_t retries_ = 0;
   SinkProbe* probe_ = nullptr;
 };
-
-// The type of an enum column (action, app) as its store says: VARCHAR(64), ENUM('v0','v1',...) of the
-// dictionary in its order (values SQL-quoted), or SMALLINT UNSIGNED for the codes.
-std::string enum_column_type(const EnumColumnStore& column);
 
 // The CREATE TABLE statement of the row table `table` as `config` shapes it: dialect, action and app
 // stores, the joins' and the pass-through columns.

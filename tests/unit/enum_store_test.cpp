@@ -1,5 +1,6 @@
 // How the table stores the enum columns action and app ([schema.fields.<column>] store): the config keys
-// and every refusal, the DDL of each store, and the encoder writing codes.
+// and every refusal, the DDL of each store, the check of an existing table's column type, and the encoder
+// writing codes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "host/geo_table.h"
 #include "host/row_encoder.h"
 #include "pipeline/config.h"
+#include "pipeline/enum_columns.h"
 #include "pipeline/memsql_sink.h"
 
 namespace enrichd {
@@ -115,6 +117,40 @@ TEST(EnumStoreDdl, EachStoreGivesItsColumnType) {
   config.dialect = SqlDialect::kSingleStore;
   EXPECT_THAT(create_table_sql("ev", config), HasSubstr("`app` SMALLINT UNSIGNED NOT NULL,\n"));
   EXPECT_EQ(enum_column_type({EnumStore::kText, {"a"}}), "VARCHAR(64) NOT NULL");
+}
+
+TEST(EnumStoreTableCheck, ExistingColumnTypeMustFitTheStore) {
+  const EnumColumnStore text{EnumStore::kText, {}};
+  const EnumColumnStore as_enum{EnumStore::kEnum, {"click", "it's", "back\\slash"}};
+  const EnumColumnStore code{EnumStore::kCode, {"a", "b"}};
+  const auto check = [](const EnumColumnStore& want, const std::string& data_type, std::string_view type) {
+    return check_enum_column("ev", SchemaColumn::kAction, want, data_type, type);
+  };
+  EXPECT_TRUE(check(text, "varchar", "varchar(64)"));
+  EXPECT_TRUE(check(text, "TEXT", "text"));
+  EXPECT_TRUE(check(code, "smallint", "smallint(5) unsigned"));
+  EXPECT_TRUE(check(code, "int", "int(10) unsigned"));
+  // information_schema shows a quote doubled and a backslash escaped; members in any order, more allowed.
+  EXPECT_TRUE(check(as_enum, "enum", "enum('back\\\\slash','x','click','it''s')"));
+  EXPECT_THAT(
+      check(as_enum, "enum", "enum('click','it''s')").message(),
+      HasSubstr("table 'ev' column 'action' is enum('click','it''s'), without the value 'back\\slash' "
+                "of config key 'schema.fields.action.values': ALTER TABLE `ev` MODIFY `action` ENUM("));
+  EXPECT_THAT(
+      check(code, "varchar", "varchar(64)").message(),
+      HasSubstr("column 'action' is varchar(64), but config key 'schema.fields.action.store' = \"code\" "
+                "needs an integer column (SMALLINT UNSIGNED): set schema.fields.action.store = \"text\" "
+                "to match the table, or load into a new table (sink.table)"));
+  EXPECT_THAT(check(text, "smallint", "smallint(5) unsigned").message(),
+              HasSubstr("set schema.fields.action.store = \"code\" to match the table"));
+  EXPECT_THAT(check(as_enum, "varchar", "varchar(64)").message(),
+              HasSubstr("needs an ENUM of the dictionary"));
+  EXPECT_THAT(check(code, "tinyint", "tinyint(3) unsigned").message(),
+              HasSubstr("needs an integer column (SMALLINT UNSIGNED): load into a new table"));
+  EnumColumnStore many{EnumStore::kCode, {}};
+  for (int i = 0; i < 40000; ++i) many.values.push_back(std::to_string(i));
+  EXPECT_TRUE(check(many, "smallint", "smallint(5) unsigned"));
+  EXPECT_THAT(check(many, "smallint", "smallint(6)").message(), HasSubstr("too small for the 40000 codes"));
 }
 
 TEST(EnumStoreEncoder, CodeColumnsAreWrittenAsTheirIndex) {
