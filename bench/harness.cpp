@@ -139,6 +139,12 @@ void generate_events(const HarnessOptions& o, Data& d, const CategoryKeys& pins)
 }
 
 Status prepare(const HarnessOptions& o, Data& d) {
+  // Codes need the column's dictionary, which the default schema has not (and ENUM members the same).
+  if (o.sink.action_store.store != EnumStore::kText || o.sink.app_store.store != EnumStore::kText) {
+    return Status::error(
+        "sink: the bench parses with the default engagement schema (no enum dictionaries), so it loads "
+        "action and app as text");
+  }
   auto filter = EventFilter::create(o.filter, default_event_schema());
   if (!filter) {
     return filter.status().with_context(
@@ -220,7 +226,7 @@ Result<std::unique_ptr<LoadContext>> open_load(const HarnessOptions& o) {
   if (!raw) return raw.status().with_context("raw LOAD DATA connection");
   lc->raw = std::move(raw).value();
   lc->raw_table = o.sink.table + "_raw";
-  if (Status s = lc->raw->execute(create_table_sql(lc->raw_table)); !s) return s;
+  if (Status s = lc->raw->execute(create_table_sql(lc->raw_table, o.sink)); !s) return s;
   for (const OutputColumn& c : kOutputColumns) {
     lc->columns += fmt::format("{}`{}`", lc->columns.empty() ? "" : ", ", c.name);
   }
@@ -265,7 +271,7 @@ Result<ParallelLoadReport> parallel_load(const HarnessOptions& o, const Data& d,
   auto raw = MysqlConnection::connect(passes.sink->dsn());
   if (!raw) return raw.status().with_context("raw LOAD DATA connection");
   lc.raw = std::move(raw).value();
-  if (Status s = lc.raw->execute(create_table_sql(lc.raw_table)); !s) return s;
+  if (Status s = lc.raw->execute(create_table_sql(lc.raw_table, o.sink)); !s) return s;
 
   ParallelLoadReport rep;
   rep.table = sink_config.table;
@@ -284,7 +290,8 @@ Result<ParallelLoadReport> parallel_load(const HarnessOptions& o, const Data& d,
     parser.parse(d.batches[b], events, dead);
     filter.apply(events);
     if (Status s = enrich.apply(events); !s) return s.with_context("enrich");
-    jobs.push_back(make_load_job(d.batches[b], d.starts[b], events, dead, d.geo, d.categories, kTopic));
+    jobs.push_back(make_load_job(d.batches[b], d.starts[b], events, dead, d.geo, d.categories, kTopic, {},
+                                 o.sink.enum_code_columns()));
     rep.rows += jobs.back().row_count();
     for (const PartitionSegment& seg : jobs.back().segments)
       rep.bytes += seg.rows.size() + seg.dead_letters.size();
@@ -396,7 +403,8 @@ void work(PassContext& ctx, WorkerResult& r, bool report_progress) {
     }
     if constexpr (kTimed) t[3] = now_ns();
 
-    LoadJob job = make_load_job(raw, d.starts[b], events, dead, d.geo, d.categories, kTopic);
+    LoadJob job = make_load_job(raw, d.starts[b], events, dead, d.geo, d.categories, kTopic, {},
+                                ctx.o.sink.enum_code_columns());
     if constexpr (kTimed) t[4] = now_ns();
 
     // The sink: the null one counts the encoded bytes and drops them; the real one loads and commits.

@@ -21,6 +21,18 @@ std::string_view to_string(SchemaType type) {
   return "?";
 }
 
+std::string_view to_string(EnumStore store) {
+  switch (store) {
+    case EnumStore::kText:
+      return "text";
+    case EnumStore::kEnum:
+      return "enum";
+    case EnumStore::kCode:
+      return "code";
+  }
+  return "?";
+}
+
 std::string_view to_string(ExtraType type) {
   switch (type) {
     case ExtraType::kU64:
@@ -72,6 +84,14 @@ Status check_event_schema(const EventSchema& schema) {
         if (!seen.insert(v).second)
           return Status::errorf("column '{}': enum value '{}' is listed twice", name, v);
       }
+    }
+    // The encoder writes every code of a "code" column and the database refuses a value outside an ENUM:
+    // neither can hold a kept unknown value.
+    if (f.store != EnumStore::kText && (f.values.empty() || f.unknown != EnumUnknown::kDeadLetter)) {
+      return Status::errorf(
+          "column '{}': store {} needs an enum dictionary (values) with unknown values "
+          "dead-lettered",
+          name, to_string(f.store));
     }
   }
   if (schema.extra.size() > kMaxExtraFields) {

@@ -43,6 +43,14 @@ enum class EnumUnknown : uint8_t {
   kDeadLetter,  // dead letter, reason unknown_value, field = the column's path
 };
 
+// How the output table stores an enum column (action, app): its text (VARCHAR), a database ENUM of the
+// dictionary in its order (the rows still carry the text; 1-2 bytes a row in the database), or the code
+// itself as SMALLINT UNSIGNED (the value's 0-based index in the dictionary, so the dictionary's order must
+// stay stable; appending is safe). kEnum and kCode need every value in the dictionary: unknown values
+// dead-lettered.
+enum class EnumStore : uint8_t { kText, kEnum, kCode };
+std::string_view to_string(EnumStore store);
+
 // The code of a value that is not in the dictionary (kept with EnumUnknown::kKeep).
 inline constexpr uint16_t kUnknownEnumCode = UINT16_MAX;
 // The most values an enum dictionary may hold (codes 0 .. kMaxEnumValues - 1).
@@ -62,6 +70,7 @@ struct FieldSchema {
   // EventBatch::action_code / app_code. Empty: no codes.
   std::vector<std::string> values;
   EnumUnknown unknown = EnumUnknown::kKeep;
+  EnumStore store = EnumStore::kText;  // action and app: how the table holds the column
 };
 
 // A pass-through column: a value read from the event and written to an output column of its own (after
@@ -96,8 +105,9 @@ EventSchema default_event_schema();
 
 // Checks what the parser relies on: at most kMaxExtraFields extra columns, every path is non-empty with no
 // empty segment, no two columns share a path, no path runs through another column's value, dictionaries only
-// on action and app, without duplicates and at most kMaxEnumValues long, from_string only on u64 columns. The
-// message names the column(s).
+// on action and app, without duplicates and at most kMaxEnumValues long, a store other than text only with a
+// dictionary whose unknown values are dead-lettered, from_string only on u64 columns. The message names the
+// column(s).
 Status check_event_schema(const EventSchema& schema);
 
 }  // namespace enrichd

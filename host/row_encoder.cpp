@@ -103,13 +103,13 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms) {
 }
 
 void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories, std::string& out,
-                 JoinTables joins) {
+                 JoinTables joins, EnumCodeColumns codes) {
   out.reserve(out.size() + b.selected.size() * 256);  // a typical enriched row is 150-250 bytes
-  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out, joins);
+  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out, joins, codes);
 }
 
 void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out, JoinTables joins) {
+                std::string& out, JoinTables joins, EnumCodeColumns codes) {
   {
     append_number(out, b.event_id[i]);
     append_tab(out);
@@ -119,12 +119,20 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
     append_tab(out);
     append_number(out, b.pin_id[i]);
     append_tab(out);
-    append_escaped(out, b.action[i]);
+    if (codes.action) {
+      append_number(out, b.action_code[i]);
+    } else {
+      append_escaped(out, b.action[i]);
+    }
     append_tab(out);
     char ip_text[kMaxIpText];
     out.append(ip_text, format_ip_to(b.ip[i], ip_text));
     append_tab(out);
-    append_escaped(out, b.app[i]);
+    if (codes.app) {
+      append_number(out, b.app_code[i]);
+    } else {
+      append_escaped(out, b.app[i]);
+    }
     append_tab(out);
     append_escaped(out, b.ua[i]);
     append_tab(out);

@@ -26,7 +26,7 @@ inline constexpr std::array<OutputColumn, 17> kOutputColumns = {{
     {"ts", "DATETIME(3) NOT NULL"},
     {"user_id", "BIGINT UNSIGNED NOT NULL"},
     {"pin_id", "BIGINT UNSIGNED NOT NULL"},
-    {"action", "VARCHAR(64) NOT NULL"},
+    {"action", "VARCHAR(64) NOT NULL"},  // or enum_column_type (pipeline/memsql_sink.cpp), as app
     {"ip", "VARCHAR(45) NOT NULL"},
     {"app", "VARCHAR(64) NOT NULL"},
     {"ua", "VARCHAR(512) NOT NULL"},
@@ -52,12 +52,20 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms);
 // column of the batch (EventBatch::extra).
 using JoinTables = std::span<const CategoryTable* const>;
 
+// The enum columns written as their code (EnumStore::kCode: the value's index in the dictionary, from
+// EventBatch::action_code / app_code) instead of their text. Such a column's codes must be in the batch,
+// none of them kUnknownEnumCode (check_event_schema makes sure of both).
+struct EnumCodeColumns {
+  bool action = false;
+  bool app = false;
+};
+
 // Appends one line per selected row of `batch`.
 void encode_rows(const EventBatch& batch, const GeoTable& geo, const CategoryTable& categories,
-                 std::string& out, JoinTables joins = {});
+                 std::string& out, JoinTables joins = {}, EnumCodeColumns codes = {});
 // Appends the line of one row.
 void encode_row(const EventBatch& batch, uint32_t row, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out, JoinTables joins = {});
+                std::string& out, JoinTables joins = {}, EnumCodeColumns codes = {});
 
 // The two output columns of a join after the category join (MySQL-dialect types).
 inline constexpr std::string_view kJoinIdType = "INT UNSIGNED NULL";

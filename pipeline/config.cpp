@@ -28,6 +28,9 @@ namespace {
 using config_detail::resolve;
 using config_detail::Section;
 
+// The longest ENUM member MySQL and SingleStore take (255 characters; bytes, to be safe with UTF-8).
+constexpr size_t kMaxEnumMemberBytes = 255;
+
 Status read_source(Section s, SourceConfig& c) {
   std::string kind = "kafka";
   ENRICHD_CONFIG_TRY(s.get("kind", kind));
@@ -230,7 +233,60 @@ Status read_sink(Section s, SinkConfig& c) {
                           "create_table", "load_retries", "connections", "compression"});
 }
 
-// [schema.fields.<column>]: path, required, default, from_string, values, unknown.
+// [schema.fields.<action|app>] store: "text" (the default), "enum" or "code" (host/event_schema.h EnumStore).
+Status read_enum_store(Section& s, SchemaColumn column, FieldSchema& f) {
+  if (!s.find("store")) return Status::ok();
+  const std::string key = s.key_name("store");
+  if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+    return Status::errorf(
+        "config key '{}': a store applies only to the enum columns action and app: remove it", key);
+  }
+  std::string store;
+  ENRICHD_CONFIG_TRY(s.get("store", store));
+  if (store == "text") {
+    f.store = EnumStore::kText;
+    return Status::ok();
+  }
+  if (store == "enum") {
+    f.store = EnumStore::kEnum;
+  } else if (store == "code") {
+    f.store = EnumStore::kCode;
+  } else {
+    return Status::errorf("config key '{}' is '{}', must be \"text\", \"enum\" or \"code\"", key, store);
+  }
+  if (f.values.empty()) {
+    return Status::errorf("config key '{}' = \"{}\" needs a dictionary: add values = [...] to [{}]", key,
+                          store, s.name());
+  }
+  // A kept unknown value has no code and no place in an ENUM: it would be lost or refused by the database.
+  if (f.unknown != EnumUnknown::kDeadLetter) {
+    return Status::errorf(
+        "config key '{}' = \"{}\" needs every value in the dictionary: add unknown = \"dead-letter\" to [{}] "
+        "(or store = \"text\" to keep unknown values)",
+        key, store, s.name());
+  }
+  if (f.store == EnumStore::kEnum) {
+    // The database strips trailing spaces from ENUM members and caps them at 255 characters, so such a
+    // value would not read back as itself.
+    for (const std::string& v : f.values) {
+      if (!v.empty() && v.back() == ' ') {
+        return Status::errorf(
+            "config key '{}' = \"enum\": value '{}' of {} ends in a space, which an ENUM drops: use store = "
+            "\"code\" or \"text\"",
+            key, v, s.key_name("values"));
+      }
+      if (v.size() > kMaxEnumMemberBytes) {
+        return Status::errorf(
+            "config key '{}' = \"enum\": a value of {} is {} bytes, an ENUM member at most {}: use store = "
+            "\"code\" or \"text\"",
+            key, s.key_name("values"), v.size(), kMaxEnumMemberBytes);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// [schema.fields.<column>]: path, required, default, from_string, values, unknown, store.
 Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
   ENRICHD_CONFIG_TRY(s.get("path", f.path));
   ENRICHD_CONFIG_TRY(s.get("required", f.required));
@@ -325,7 +381,8 @@ Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
     return Status::errorf("config key '{}' needs a dictionary: add values = [...] to [{}]",
                           s.key_name("unknown"), s.name());
   }
-  return s.check_unknown({"path", "required", "default", "from_string", "values", "unknown"});
+  ENRICHD_CONFIG_TRY(read_enum_store(s, column, f));
+  return s.check_unknown({"path", "required", "default", "from_string", "values", "unknown", "store"});
 }
 
 // One [[schema.extra]] table: name, path, type, required, default, from_string.
@@ -543,6 +600,10 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
     }
   }
   c.sink.extra_columns = c.schema.fields.extra;
+  for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
+    const FieldSchema& f = c.schema.fields[column];
+    c.sink.enum_store(column) = {f.store, f.values};
+  }
   if (c.source.kind == SourceKind::kFile) c.source.path = resolve(base_dir, c.source.path);
   return c;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/event_schema.h"
+#include "host/row_encoder.h"
 #include "host/status.h"
 #include "host/timestamp.h"
 
@@ -127,6 +128,13 @@ enum class Delivery {
 // dead letters as columnstore tables with SORT and SHARD keys, the offsets as a rowstore table).
 enum class SqlDialect { kMysql, kSingleStore };
 
+// How the table stores an enum column ([schema.fields.<action|app>] store), with the column's dictionary:
+// the ENUM's members, or what the codes index.
+struct EnumColumnStore {
+  EnumStore store = EnumStore::kText;
+  std::vector<std::string> values;
+};
+
 struct SinkConfig {
   std::string dsn;  // mysql://user[:password]@host[:port]/database[?socket=/path]
   SqlDialect dialect = SqlDialect::kMysql;
@@ -144,6 +152,18 @@ struct SinkConfig {
   // Not a key of [sink]: the pass-through columns of the schema ([[schema.extra]]), one column each after
   // the joins' columns (host/row_encoder.h extra_column_type).
   std::vector<ExtraField> extra_columns;
+  // Not keys of [sink]: how action and app are stored (from [schema.fields.<column>] store and values).
+  EnumColumnStore action_store, app_store;
+  EnumColumnStore& enum_store(SchemaColumn column) {
+    return column == SchemaColumn::kApp ? app_store : action_store;
+  }
+  const EnumColumnStore& enum_store(SchemaColumn column) const {
+    return column == SchemaColumn::kApp ? app_store : action_store;
+  }
+  // The enum columns the encoder writes as codes.
+  EnumCodeColumns enum_code_columns() const {
+    return {action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode};
+  }
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.
   int64_t connections = 1;

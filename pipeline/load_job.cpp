@@ -9,7 +9,7 @@ namespace enrichd {
 LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
                       const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
                       const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
-                      JoinTables joins) {
+                      JoinTables joins, EnumCodeColumns codes) {
   LoadJob job;
   std::map<int32_t, size_t> index;
   for (const PartitionOffset& po : raw.next_offsets()) {
@@ -27,7 +27,7 @@ LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& st
   }
   for (uint32_t row : events.selected) {
     PartitionSegment& seg = job.segments[index.at(events.position[row].partition)];
-    encode_row(events, row, geo, categories, seg.rows, joins);
+    encode_row(events, row, geo, categories, seg.rows, joins, codes);
     ++seg.row_count;
   }
   for (const DeadLetter& d : dead_letters) {

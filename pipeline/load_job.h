@@ -45,10 +45,11 @@ struct LoadJob {
 // The encode stage: groups a parsed, filtered and enriched batch by partition, with each partition's rows
 // (LOAD DATA text of the selected events) and dead letters and the offsets they cover. `raw` is the batch
 // `events` and `dead_letters` were parsed from, `starts` where its partitions' runs begin (none for a
-// replay without offsets), and `topic` what the dead letters record.
+// replay without offsets), `topic` what the dead letters record, and `codes` the enum columns the table
+// holds as codes (SinkConfig::enum_code_columns).
 LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
                       const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
                       const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
-                      JoinTables joins = {});
+                      JoinTables joins = {}, EnumCodeColumns codes = {});
 
 }  // namespace enrichd

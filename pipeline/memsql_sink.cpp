@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "host/row_encoder.h"
+#include "pipeline/enum_columns.h"
 #include "pipeline/local_infile_stream.h"
 #include "pipeline/offset_store.h"
 
@@ -16,25 +17,34 @@ namespace {
 
 struct Column {
   std::string name;
-  std::string_view mysql_type;
+  std::string mysql_type;
 };
 
 template <size_t N>
 std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
   std::vector<Column> out;
-  for (const auto& col : columns) out.push_back({std::string(col.name), col.mysql_type});
+  for (const auto& col : columns) out.push_back({std::string(col.name), std::string(col.mysql_type)});
   return out;
 }
 
-// The fixed output columns, then two per join after the category join, then the pass-through columns.
-std::vector<Column> row_table_columns(const std::vector<std::string>& join_columns,
-                                      const std::vector<ExtraField>& extra_columns) {
+// The fixed output columns (action and app as their store says), then two per join after the category
+// join, then the pass-through columns.
+std::vector<Column> row_table_columns(const SinkConfig& config) {
   std::vector<Column> out = columns_of(kOutputColumns);
-  for (const std::string& c : join_columns) {
-    out.push_back({c + "_id", kJoinIdType});
-    out.push_back({c, kJoinNameType});
+  for (Column& col : out) {
+    if (col.name == column_name(SchemaColumn::kAction)) {
+      col.mysql_type = enum_column_type(config.action_store);
+    } else if (col.name == column_name(SchemaColumn::kApp)) {
+      col.mysql_type = enum_column_type(config.app_store);
+    }
   }
-  for (const ExtraField& e : extra_columns) out.push_back({e.name, extra_column_type(e.type)});
+  for (const std::string& c : config.join_columns) {
+    out.push_back({c + "_id", std::string(kJoinIdType)});
+    out.push_back({c, std::string(kJoinNameType)});
+  }
+  for (const ExtraField& e : config.extra_columns) {
+    out.push_back({e.name, std::string(extra_column_type(e.type))});
+  }
   return out;
 }
 
@@ -63,14 +73,22 @@ std::string create_sql(const std::string& table, const std::vector<Column>& colu
 
 }  // namespace
 
+std::string create_table_sql(const std::string& table, const SinkConfig& config) {
+  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
+  return create_sql(
+      table, row_table_columns(config),
+      config.dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
+      config.dialect);
+}
+
 std::string create_table_sql(const std::string& table, SqlDialect dialect,
                              const std::vector<std::string>& join_columns,
                              const std::vector<ExtraField>& extra_columns) {
-  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
-  return create_sql(
-      table, row_table_columns(join_columns, extra_columns),
-      dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
-      dialect);
+  SinkConfig config;
+  config.dialect = dialect;
+  config.join_columns = join_columns;
+  config.extra_columns = extra_columns;
+  return create_table_sql(table, config);
 }
 
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect) {
@@ -91,7 +109,7 @@ MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlCon
       group_(std::move(group)),
       topic_(std::move(topic)),
       fenced_(fenced),
-      row_columns_(column_list(row_table_columns(config_.join_columns, config_.extra_columns))),
+      row_columns_(column_list(row_table_columns(config_))),
       dead_letter_columns_(column_list(columns_of(kDeadLetterColumns))),
       probe_(probe) {}
 
@@ -127,10 +145,8 @@ Result<std::vector<std::string>> MemsqlSink::check(const SinkConfig& config, boo
 }
 
 Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
-  if (Status s = ensure_table(
-          config_.table,
-          create_table_sql(config_.table, config_.dialect, config_.join_columns, config_.extra_columns),
-          column_names(row_table_columns(config_.join_columns, config_.extra_columns)), create, notes);
+  if (Status s = ensure_table(config_.table, create_table_sql(config_.table, config_),
+                              column_names(row_table_columns(config_)), create, notes, true);
       !s) {
     return s.with_context("config key 'sink.table'");
   }
@@ -153,13 +169,13 @@ Status MemsqlSink::ensure_tables(bool create, std::vector<std::string>* notes) {
 
 Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl,
                                 const std::vector<std::string>& columns, bool create,
-                                std::vector<std::string>* notes) {
+                                std::vector<std::string>* notes, bool row_table) {
   if (create && config_.create_table) {
     if (Status s = conn_->execute(ddl); !s) return s.with_context("cannot create table");
   }
   auto rows = conn_->query(
-      fmt::format("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND "
-                  "table_name = {} ORDER BY ordinal_position",
+      fmt::format("SELECT column_name, data_type, column_type FROM information_schema.columns WHERE "
+                  "table_schema = DATABASE() AND table_name = {} ORDER BY ordinal_position",
                   sql_string(table)));
   if (!rows) return rows.status();
   if (rows->empty()) {
@@ -171,11 +187,16 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
                           dsn_.database);
   }
   for (const std::string& col : columns) {
-    const bool present = std::any_of(rows->begin(), rows->end(), [&](const auto& r) {
-      return strcasecmp(r[0].c_str(), col.c_str()) == 0;
-    });
-    if (!present) {
+    const auto row = std::find_if(rows->begin(), rows->end(),
+                                  [&](const auto& r) { return strcasecmp(r[0].c_str(), col.c_str()) == 0; });
+    if (row == rows->end()) {
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
+    }
+    for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
+      if (!row_table || col != column_name(column)) continue;
+      if (Status s = check_enum_column(table, column, config_.enum_store(column), (*row)[1], (*row)[2]); !s) {
+        return s;
+      }
     }
   }
   if (notes) notes->push_back(fmt::format("table '{}': exists, has every column", table));

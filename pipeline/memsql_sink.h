@@ -10,6 +10,7 @@
 
 #include "host/status.h"
 #include "pipeline/config.h"
+#include "pipeline/enum_columns.h"
 #include "pipeline/load_job.h"
 #include "pipeline/mysql_connection.h"
 #include "pipeline/probes.h"
@@ -50,11 +51,13 @@ class MemsqlSink {
   Status fence(const PartitionSegment& segment, bool& won);
   Status load_data(const std::string& table, const std::string& columns, std::string_view charset,
                    std::vector<std::string_view> chunks, size_t line_count);
-  // Creates missing tables (when allowed and `create`) and checks the columns of existing ones; `notes`
-  // (optional) gets a line per table.
+  // Creates missing tables (when allowed and `create`) and checks the columns of existing ones (and, for
+  // the row table, that action and app have the type their store needs); `notes` (optional) gets a line
+  // per table.
   Status ensure_tables(bool create, std::vector<std::string>* notes);
   Status ensure_table(const std::string& table, const std::string& ddl,
-                      const std::vector<std::string>& columns, bool create, std::vector<std::string>* notes);
+                      const std::vector<std::string>& columns, bool create, std::vector<std::string>* notes,
+                      bool row_table = false);
 
   SinkConfig config_;
   MysqlDsn dsn_;
@@ -66,6 +69,10 @@ class MemsqlSink {
   uint64_t retries_ = 0;
   SinkProbe* probe_ = nullptr;
 };
+
+// The CREATE TABLE statement of the row table `table` as `config` shapes it: dialect, action and app
+// stores, the joins' and the pass-through columns.
+std::string create_table_sql(const std::string& table, const SinkConfig& config);
 
 // CREATE TABLE statements (MySQL dialect by default). `join_columns`: the output columns of the joins after
 // the category join (SinkConfig::join_columns), two columns each after the fixed ones; `extra_columns`: the

@@ -366,6 +366,17 @@ CheckReport Pipeline::check(const Config& config) {
                      join.output_column));
   }
 
+  for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
+    const FieldSchema& f = config.schema.fields[column];
+    if (f.values.empty()) continue;
+    const std::string_view as = f.store == EnumStore::kText ? "text, VARCHAR(64)"
+                                : f.store == EnumStore::kEnum
+                                    ? "enum, an ENUM of the values in their order"
+                                    : "code, SMALLINT UNSIGNED (0-based index in values)";
+    line("schema",
+         fmt::format("{}: {} enum values, unknown {}; store = {}", column_name(column), f.values.size(),
+                     f.unknown == EnumUnknown::kKeep ? "kept" : "dead-lettered", as));
+  }
   if (auto filter = EventFilter::create(config.filter, config.schema.fields)) {
     line("filter", filter->describe());
   } else {
@@ -527,7 +538,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       {
         ScopedTimer timer(stats_.encode.duration);
         job = make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table,
-                            source_->topic(), join_tables);
+                            source_->topic(), join_tables, config_.sink.enum_code_columns());
       }
       if (!handoff.deliver(item->seq, std::move(job))) break;
     }

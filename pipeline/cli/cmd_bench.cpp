@@ -78,7 +78,12 @@ int bench(BenchCliOptions& o, const CLI::App& cmd) {
       return kExitBadConfig;
     }
     h.sink = config->sink;
-    h.sink.join_columns.clear();  // the bench encodes the category join only, not [[enrich.join]]
+    // The bench parses with the default engagement schema and encodes the category join only: its rows
+    // have no [[enrich.join]] or [[schema.extra]] columns, and action and app as text.
+    h.sink.join_columns.clear();
+    h.sink.extra_columns.clear();
+    h.sink.action_store = {};
+    h.sink.app_store = {};
     if (cmd.count("--geo") == 0) h.geo = config->enrich.geo;
     if (cmd.count("--category-csv") == 0) {
       // The bench reads categories from files only; a database source leaves the synthetic keys.

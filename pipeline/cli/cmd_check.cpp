@@ -47,9 +47,9 @@ void add_check_command(CLI::App& app, Action& action) {
       "Check a config as `enrichd run` would at start, without consuming, and show what it would run");
   cmd->footer(
       "Checks the config keys, loads the reference data, picks the backend, connects to the database (and\n"
-      "checks existing tables' columns; creates nothing), asks the broker for the topic (joining no group)\n"
-      "or opens the file, and tries the metrics address. Exit codes: 0 all good, 2 a problem (named by "
-      "key).");
+      "checks existing tables' columns, and the types of action and app against their store; creates\n"
+      "nothing), asks the broker for the topic (joining no group) or opens the file, and tries the metrics\n"
+      "address. Exit codes: 0 all good, 2 a problem (named by key).");
   cmd->add_option("-c,--config", o->config_path, "TOML config file (see scripts/enrichd.example.toml)")
       ->required()
       ->check(CLI::ExistingFile);
