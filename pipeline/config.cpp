@@ -599,6 +599,9 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
       }
     }
   }
+  if (Status st = config_detail::resolve_join_keys(c.enrich, c.schema.fields); !st) {
+    return st.with_context(source_name);
+  }
   c.sink.extra_columns = c.schema.fields.extra;
   for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
     const FieldSchema& f = c.schema.fields[column];

@@ -1,6 +1,7 @@
 // The `enrichd run` configuration, read from TOML. Every error names the key and says how to fix it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -70,8 +71,9 @@ struct FilterConfig {
   std::vector<std::string> require{};  // action, app, ua (non-empty) or [[schema.extra]] columns (not NULL)
 };
 
-// The event columns a join can take its key from (for now the numeric columns the parser produces).
-enum class JoinKeyField { kPinId, kUserId };
+// The event columns a join can take its key from: the fixed u64 columns pin_id and user_id, or a u64
+// [[schema.extra]] column (a NULL value there joins to no record).
+enum class JoinKeyField { kPinId, kUserId, kExtra };
 std::string_view to_string(JoinKeyField field);
 
 // Where a join's table comes from (pipeline/category_source.h builds it): a MySQL-protocol database read
@@ -93,10 +95,16 @@ struct JoinSourceConfig {
 // output columns <output_column>_id and <output_column>. The first join is always the category join
 // (pin_id -> category_id, category), from [enrich.categories] (or the old flat keys category_csv and
 // category_names_csv, or a [[enrich.join]] with output_column = "category"); [[enrich.join]] adds one
-// more dimension (e.g. user_id -> segment_id, segment).
+// more dimension (e.g. user_id -> segment_id, segment, or a u64 [[schema.extra]] column board_id ->
+// board_topic_id, board_topic).
 struct JoinConfig {
   std::string name = "category";  // in logs, metrics and errors
   JoinKeyField key_field = JoinKeyField::kPinId;
+  // The key column as configured (pin_id, user_id or an extra's name), for `enrichd check` and the logs.
+  std::string key_column = "pin_id";
+  // kExtra: the column's index in EventSchema::extra and EventBatch::extra. parse_config resolves it
+  // once both the schema and the joins are read.
+  size_t key_extra = 0;
   std::string output_column = "category";
   JoinSourceConfig source;
   std::string config_key = "enrich.categories";  // the config table it came from, for messages

@@ -123,4 +123,8 @@ inline std::string resolve(const std::string& base_dir, const std::string& path)
 // (join_config.cpp).
 Status read_joins(Section& s, EnrichConfig& c, const std::string& base_dir);
 
+// Resolves the key column of every join whose key_field names a [[schema.extra]] column (its index in the
+// schema's extras); refuses a name that is no such column, or one that is not u64 (join_config.cpp).
+Status resolve_join_keys(EnrichConfig& c, const EventSchema& schema);
+
 }  // namespace enrichd::config_detail

@@ -85,13 +85,20 @@ Status read_join(Section s, JoinConfig& c, const std::string& base_dir) {
   c.name = c.output_column;
   ENRICHD_CONFIG_TRY(s.get("name", c.name));
   c.config_key = s.name();
+  c.key_column = key_field;
   if (key_field == "pin_id") {
     c.key_field = JoinKeyField::kPinId;
   } else if (key_field == "user_id") {
     c.key_field = JoinKeyField::kUserId;
+  } else if (is_fixed_output_column(key_field)) {
+    return Status::errorf(
+        "config key '{}' is '{}', a column of its own that cannot be a join key: use \"pin_id\", "
+        "\"user_id\" or a [[schema.extra]] column of type \"u64\"",
+        s.key_name("key_field"), key_field);
   } else {
-    return Status::errorf("config key '{}' is '{}', must be \"pin_id\" or \"user_id\"",
-                          s.key_name("key_field"), key_field);
+    // A [[schema.extra]] column, perhaps: the schema is read apart from the joins, so resolve_join_keys
+    // checks the name once both are known.
+    c.key_field = JoinKeyField::kExtra;
   }
   const bool plain = !c.output_column.empty() && c.output_column.size() <= 60 &&
                      std::all_of(c.output_column.begin(), c.output_column.end(), [](char ch) {
@@ -198,10 +205,40 @@ Status read_joins(Section& s, EnrichConfig& c, const std::string& base_dir) {
   return Status::ok();
 }
 
+Status resolve_join_keys(EnrichConfig& c, const EventSchema& schema) {
+  for (JoinConfig& j : c.joins) {
+    if (j.key_field != JoinKeyField::kExtra) continue;
+    const auto it = std::find_if(schema.extra.begin(), schema.extra.end(),
+                                 [&](const ExtraField& e) { return e.name == j.key_column; });
+    if (it == schema.extra.end()) {
+      return Status::errorf(
+          "config key '{}.key_field' is '{}', which is not \"pin_id\", \"user_id\" or a [[schema.extra]] "
+          "column: declare it in [[schema.extra]] with name = \"{}\" and type = \"u64\"",
+          j.config_key, j.key_column, j.key_column);
+    }
+    if (it->type != ExtraType::kU64) {
+      return Status::errorf(
+          "config key '{}.key_field' is '{}', a [[schema.extra]] column of type {}; a join key must be "
+          "u64: declare it in [[schema.extra]] with type = \"u64\"",
+          j.config_key, j.key_column, to_string(it->type));
+    }
+    j.key_extra = static_cast<size_t>(it - schema.extra.begin());
+  }
+  return Status::ok();
+}
+
 }  // namespace config_detail
 
 std::string_view to_string(JoinKeyField field) {
-  return field == JoinKeyField::kUserId ? "user_id" : "pin_id";
+  switch (field) {
+    case JoinKeyField::kUserId:
+      return "user_id";
+    case JoinKeyField::kExtra:
+      return "extra";
+    case JoinKeyField::kPinId:
+      break;
+  }
+  return "pin_id";
 }
 
 }  // namespace enrichd

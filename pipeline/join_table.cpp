@@ -95,16 +95,37 @@ Status JoinTable::reload(std::string_view why, Counter& failures_total) {
   return Status::ok();
 }
 
-Status join_column(EnrichBackend& backend, const EventBatch& b, JoinKeyField field,
+std::string describe_join_key(const JoinConfig& join) {
+  if (join.key_field != JoinKeyField::kExtra) return std::string(to_string(join.key_field));
+  return fmt::format("{} ([[schema.extra]] u64; NULL: no record)", join.key_column);
+}
+
+Status join_column(EnrichBackend& backend, const EventBatch& b, const JoinConfig& join,
                    const CategoryTable& table, std::vector<uint32_t>& out, std::vector<uint64_t>& keys,
                    std::vector<uint32_t>& values) {
-  const std::vector<uint64_t>& column = field == JoinKeyField::kUserId ? b.user_id : b.pin_id;
+  const std::vector<uint64_t>* column = &b.pin_id;
+  const uint8_t* present = nullptr;  // an extra's NULL flags: a NULL key is no key, not the key 0
+  if (join.key_field == JoinKeyField::kUserId) {
+    column = &b.user_id;
+  } else if (join.key_field == JoinKeyField::kExtra) {
+    if (join.key_extra >= b.extra.size() || b.extra[join.key_extra].type != ExtraType::kU64) {
+      return Status::errorf("join '{}': key column '{}' is not a u64 extra column of the batch", join.name,
+                            join.key_column);
+    }
+    column = &b.extra[join.key_extra].bits;
+    present = b.extra[join.key_extra].present.data();
+  }
   keys.clear();
-  for (uint32_t row : b.selected) keys.push_back(column[row]);
+  for (uint32_t row : b.selected) {
+    if (!present || present[row]) keys.push_back((*column)[row]);
+  }
   values.resize(keys.size());
   if (Status s = backend.category_join(table.view(), keys, values); !s) return s;
   out.assign(b.size(), kNoRecord);
-  for (size_t i = 0; i < b.selected.size(); ++i) out[b.selected[i]] = values[i];
+  size_t next = 0;  // values[] holds the non-NULL selected rows in order
+  for (uint32_t row : b.selected) {
+    if (!present || present[row]) out[row] = values[next++];
+  }
   return Status::ok();
 }
 

@@ -70,10 +70,14 @@ class JoinTable {
   std::shared_ptr<const CategoryState> state_;
 };
 
-// Joins the selected rows of `batch` on the column `field` against `table` through `backend`, writing
-// `out` (indexed like the batch, kNoRecord for rows not selected or absent keys). `keys` and `values` are
-// scratch reused across batches.
-Status join_column(EnrichBackend& backend, const EventBatch& batch, JoinKeyField field,
+// The key column of `join` for `enrichd check` and the start-up log: "pin_id", "user_id", or an extra's name
+// with what it is ("board_id ([[schema.extra]] u64; NULL: no record)").
+std::string describe_join_key(const JoinConfig& join);
+
+// Joins the selected rows of `batch` on the key column of `join` (pin_id, user_id or a u64 extra column)
+// against `table` through `backend`, writing `out` (indexed like the batch, kNoRecord for rows not
+// selected, absent keys and NULL extra values). `keys` and `values` are scratch reused across batches.
+Status join_column(EnrichBackend& backend, const EventBatch& batch, const JoinConfig& join,
                    const CategoryTable& table, std::vector<uint32_t>& out, std::vector<uint64_t>& keys,
                    std::vector<uint32_t>& values);
 

@@ -255,9 +255,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
     p->join_stamps_.push_back(stamp_files(table->files()));  // before loading, as for the geo files
     const auto t1 = Clock::now();
     if (Status s = table->load(); !s) return s;
-    spdlog::info("{} table: {} keys, {} names from {} in {:.3f} s", table->name(),
+    spdlog::info("{} table: {} keys, {} names from {} in {:.3f} s; key {}", table->name(),
                  table->state()->table->size(), table->state()->table->category_count(),
-                 table->describe_source(), seconds_since(t1));
+                 table->describe_source(), seconds_since(t1), describe_join_key(join));
     p->joins_.push_back(std::move(table));
   }
 
@@ -362,7 +362,7 @@ CheckReport Pipeline::check(const Config& config) {
     line(categories ? "categories" : "join",
          fmt::format("{}{} keys, {} names from {}; {} -> {}_id, {}", categories ? "" : join.name + ": ",
                      table.state()->table->size(), table.state()->table->category_count(),
-                     table.describe_source(), to_string(join.key_field), join.output_column,
+                     table.describe_source(), describe_join_key(join), join.output_column,
                      join.output_column));
   }
 
@@ -525,7 +525,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
         ScopedTimer timer(stats_.enrich.duration);
         enriched = enrich.apply(events, *geo->table, *categories->table);
         for (size_t j = 0; enriched && j < join_tables.size(); ++j) {
-          enriched = join_column(*backend_, events, joins_[j + 1]->config().key_field, *join_tables[j],
+          enriched = join_column(*backend_, events, joins_[j + 1]->config(), *join_tables[j],
                                  events.join_id[j], join_keys, join_values);
         }
       }

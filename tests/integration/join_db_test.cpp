@@ -2,7 +2,8 @@
 // category join and a second dimension (user_id -> segment) from [enrich.categories] / [[enrich.join]]
 // queries, end to end into the output table; a periodic refresh that picks up a changed table mid-run; a
 // refresh that fails (its table dropped) and leaves the old table serving; a source that fails at start
-// (exit 2, naming the key and the source); and `enrichd check` reporting the sources.
+// (exit 2, naming the key and the source); `enrichd check` reporting the sources; and a join keyed on a u64
+// [[schema.extra]] column, NULL keys joining to nothing.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -276,6 +277,76 @@ TEST_F(JoinDb, CheckReportsEachJoinAndItsSource) {
   EXPECT_NE(r.out.find("join        segment: 100 keys, 3 names from database 127.0.0.1:"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("; user_id -> segment_id, segment\n"), std::string::npos) << r.out;
+}
+
+TEST_F(JoinDb, ASecondJoinMayKeyOnAU64ExtraColumnAndANullKeyJoinsNothing) {
+  // The users table serves as the boards table; key 0 is in it so that a NULL looked up as 0 would show.
+  exec("INSERT INTO " + users_ + " VALUES (0, 2)");
+  write_file(
+      dir_ + "/events.jsonl",
+      R"({"event_id":1,"ts":1700000000000,"user_id":1,"pin_id":1,"action":"view","ip":"8.8.8.8","ctx":{"board":5}}
+{"event_id":2,"ts":1700000000000,"user_id":2,"pin_id":2,"action":"view","ip":"8.8.8.8"}
+{"event_id":3,"ts":1700000000000,"user_id":3,"pin_id":3,"action":"view","ip":"8.8.8.8","ctx":{"board":0}}
+{"event_id":4,"ts":1700000000000,"user_id":4,"pin_id":4,"action":"view","ip":"8.8.8.8","ctx":{"board":null}}
+{"event_id":5,"ts":1700000000000,"user_id":5,"pin_id":5,"action":"view","ip":"8.8.8.8","ctx":{"board":1000}}
+)");
+  write_file(dir_ + "/enrichd.toml",
+             fmt::format(R"([source]
+kind = "file"
+path = "events.jsonl"
+[[schema.extra]]
+name = "board_id"
+path = "ctx.board"
+type = "u64"
+[enrich]
+backend = "scalar"
+geo = "geo.csv"
+geo_poll_ms = 0
+[enrich.categories]
+dsn = "{dsn}"
+pins_query = "SELECT pin_id, category_id FROM {pins}"
+refresh_interval_s = 0
+[[enrich.join]]
+name = "board"
+key_field = "board_id"
+output_column = "board_topic"
+dsn = "{dsn}"
+pins_query = "SELECT user_id, segment_id FROM {users}"
+names_query = "SELECT segment_id, name FROM {segments}"
+refresh_interval_s = 0
+[sink]
+dsn = "{dsn}"
+table = "{table}"
+)",
+                         fmt::arg("dsn", test_dsn()), fmt::arg("pins", pins_), fmt::arg("users", users_),
+                         fmt::arg("segments", segments_), fmt::arg("table", table_)));
+
+  auto check = run_process({enrichd_binary(), "check", "-c", dir_ + "/enrichd.toml"}, 60s);
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("join        board: 101 keys, 3 names from database 127.0.0.1:"),
+            std::string::npos)
+      << check.out;
+  EXPECT_NE(check.out.find("; board_id ([[schema.extra]] u64; NULL: no record) -> board_topic_id, "
+                           "board_topic\n"),
+            std::string::npos)
+      << check.out;
+
+  auto r = run_process({enrichd_binary(), "run", "-c", dir_ + "/enrichd.toml", "--quiet"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("board table: 101 keys, 3 names from database 127.0.0.1:"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("; key board_id ([[schema.extra]] u64; NULL: no record)"), std::string::npos) << r.err;
+  EXPECT_EQ(count_rows("1"), 5);
+  EXPECT_EQ(count_rows("event_id = 1 AND board_id = 5 AND board_topic_id = 3 AND board_topic = 'seg-3'"), 1);
+  EXPECT_EQ(count_rows("event_id = 3 AND board_id = 0 AND board_topic_id = 2 AND board_topic = 'seg-2'"), 1);
+  // Absent and null: board_id NULL, and no record joined (not key 0's seg-2); key 1000 is not in the table.
+  EXPECT_EQ(
+      count_rows("event_id IN (2, 4) AND board_id IS NULL AND board_topic_id IS NULL AND board_topic IS "
+                 "NULL"),
+      2);
+  EXPECT_EQ(count_rows("event_id = 5 AND board_id = 1000 AND board_topic_id IS NULL AND board_topic IS NULL"),
+            1);
+  EXPECT_EQ(count_rows("category_id = pin_id % 7 + 1"), 5) << "the category join still keys on pin_id";
 }
 
 }  // namespace

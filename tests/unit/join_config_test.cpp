@@ -6,6 +6,7 @@
 #include <string>
 
 #include "pipeline/config.h"
+#include "pipeline/join_table.h"
 #include "pipeline/memsql_sink.h"
 
 namespace enrichd {
@@ -145,7 +146,8 @@ TEST(JoinConfig, BadJoinTablesNameTheKey) {
   EXPECT_THAT(error_of(cat + join + "output_column = \"segment\"\n"),
               HasSubstr("'enrich.join[1].key_field' is required"));
   EXPECT_THAT(error_of(cat + join + "output_column = \"segment\"\nkey_field = \"app\"\n"),
-              HasSubstr("'enrich.join[1].key_field' is 'app', must be \"pin_id\" or \"user_id\""));
+              HasSubstr("'enrich.join[1].key_field' is 'app', a column of its own that cannot be a join "
+                        "key: use \"pin_id\", \"user_id\" or a [[schema.extra]] column of type \"u64\""));
   EXPECT_THAT(error_of(cat + join + "output_column = \"Seg-ment\"\nkey_field = \"user_id\"\n"),
               HasSubstr("'enrich.join[1].output_column' is 'Seg-ment', must be a column name"));
   EXPECT_THAT(error_of(cat + join + "output_column = \"city\"\nkey_field = \"user_id\"\n"),
@@ -169,6 +171,49 @@ TEST(JoinConfig, BadJoinTablesNameTheKey) {
   EXPECT_THAT(error_of(cat + "[[enrich.join]]\noutput_column = \"segment\"\nkey_field = \"user_id\"\n"),
               HasSubstr("[enrich.join[1]] has no source"));
   EXPECT_THAT(error_of(cat + "join = 3\n"), HasSubstr("'enrich.join' must be an array of tables"));
+}
+
+// A join keyed on a [[schema.extra]] column: the config names the column, parse_config finds it in the
+// schema (the extras may come after the joins in the file) and refuses what cannot be a key.
+const std::string kBoardJoin =
+    "category_csv = \"pins.csv\"\n[[enrich.join]]\nkey_field = \"board_id\"\noutput_column = "
+    "\"board_topic\"\npins_csv = \"boards.csv\"\n";
+
+TEST(JoinConfig, AJoinMayKeyOnAU64ExtraColumn) {
+  auto c = parse(kBoardJoin +
+                 "[[schema.extra]]\nname = \"dwell_ms\"\ntype = \"i64\"\n"
+                 "[[schema.extra]]\nname = \"board_id\"\npath = \"ctx.board\"\ntype = \"u64\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  ASSERT_EQ(c->enrich.joins.size(), 2U);
+  const JoinConfig& j = c->enrich.joins[1];
+  EXPECT_EQ(j.key_field, JoinKeyField::kExtra);
+  EXPECT_EQ(j.key_column, "board_id");
+  EXPECT_EQ(j.key_extra, 1U);
+  EXPECT_EQ(c->sink.join_columns, std::vector<std::string>{"board_topic"});
+  EXPECT_EQ(describe_join_key(j), "board_id ([[schema.extra]] u64; NULL: no record)");
+  EXPECT_EQ(c->enrich.categories().key_column, "pin_id");
+  EXPECT_EQ(describe_join_key(c->enrich.categories()), "pin_id");
+}
+
+TEST(JoinConfig, AnExtraKeyMustBeADeclaredU64Column) {
+  EXPECT_THAT(
+      error_of(kBoardJoin),
+      HasSubstr("'enrich.join[1].key_field' is 'board_id', which is not \"pin_id\", \"user_id\" or a "
+                "[[schema.extra]] column: declare it in [[schema.extra]] with name = \"board_id\" and "
+                "type = \"u64\""));
+  EXPECT_THAT(error_of(kBoardJoin + "[[schema.extra]]\nname = \"board\"\ntype = \"u64\"\n"),
+              HasSubstr("'enrich.join[1].key_field' is 'board_id', which is not"));
+  for (const char* type : {"i64", "f64", "string"}) {
+    EXPECT_THAT(
+        error_of(kBoardJoin + "[[schema.extra]]\nname = \"board_id\"\ntype = \"" + type + "\"\n"),
+        HasSubstr(std::string("'enrich.join[1].key_field' is 'board_id', a [[schema.extra]] column of "
+                              "type ") +
+                  type + "; a join key must be u64: declare it in [[schema.extra]] with type = \"u64\""));
+  }
+  // The category join stays on pin_id, even with the column declared.
+  EXPECT_THAT(error_of("[[enrich.join]]\nkey_field = \"board_id\"\noutput_column = \"category\"\npins_csv = "
+                       "\"p.csv\"\n[[schema.extra]]\nname = \"board_id\"\ntype = \"u64\"\n"),
+              HasSubstr("'enrich.join[1].key_field' is 'board_id': the category join's key is pin_id"));
 }
 
 }  // namespace
