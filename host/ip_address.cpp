@@ -170,22 +170,9 @@ namespace {
 // 1..3 digits split by three dots, no leading zero, each at most 255. False for anything else (the
 // caller then asks parse_ip, which also knows IPv6 and rejects the rest).
 bool ip_simd::parse_ipv4_sse2(const char* p, uint32_t n, uint32_t& out) {
-  if (n < 7 || n > 15) return false;
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const uint32_t in_text = (1U << n) - 1;
-  const auto dots =
-      static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('.')))) & in_text;
-  // Signed compares are right here: bytes >= 0x80 are negative, below '0'.
-  const __m128i not_digit =
-      _mm_or_si128(_mm_cmplt_epi8(bytes, _mm_set1_epi8('0')), _mm_cmpgt_epi8(bytes, _mm_set1_epi8('9')));
-  const uint32_t digits = ~static_cast<uint32_t>(_mm_movemask_epi8(not_digit)) & in_text;
-  if ((dots | digits) != in_text || dots == 0) return false;
-  // Exactly three dots (std::popcount is a long software sequence without -mpopcnt, which the baseline
-  // x86-64 build lacks): the lowest, the next and the highest, and no other.
-  const auto d1 = static_cast<uint32_t>(std::countr_zero(dots));
-  const auto d2 = static_cast<uint32_t>(std::countr_zero(dots & (dots - 1)));
-  const auto d3 = static_cast<uint32_t>(31 - std::countl_zero(dots));
-  if (d2 >= d3 || dots != ((1U << d1) | (1U << d2) | (1U << d3))) return false;
+  QuadDots q;
+  if (!find_quad_dots(p, n, q)) return false;
+  const uint32_t d1 = q.d1, d2 = q.d2, d3 = q.d3;
   bool ok = true;
   const uint32_t a = octet_value(p, d1, ok);
   const uint32_t b = octet_value(p + d1 + 1, d2 - d1 - 1, ok);
