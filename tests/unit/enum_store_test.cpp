@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config_test_util.h"
 #include "host/category_table.h"
 #include "host/event_parser.h"
 #include "host/event_schema.h"
@@ -22,18 +23,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const std::string kHead =
-    "[source]\nkind = \"file\"\npath = \"-\"\n[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n"
-    "[sink]\ndsn = \"mysql://root@h/db\"\n";
+const std::string kHead = testing_util::kSourceAndSink + "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n";
 
 Result<Config> parse(const std::string& schema) {
   return parse_config(kHead + schema, "/base");
 }
 
 std::string error_of(const std::string& schema) {
-  auto c = parse(schema);
-  EXPECT_FALSE(c.is_ok()) << schema;
-  return c ? std::string() : c.status().message();
+  return testing_util::refusal_of(parse(schema), schema);
 }
 
 TEST(EnumStoreConfig, DefaultIsTextAndStoresReachTheSink) {

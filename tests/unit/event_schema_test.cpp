@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "config_test_util.h"
 #include "host/category_table.h"
 #include "host/event_parser.h"
 #include "host/geo_table.h"
@@ -369,17 +370,14 @@ TEST(EventSchema, ExtraPathsMustNotCollide) {
 // --- [schema.fields.<column>] ---
 
 const std::string kHead =
-    "[source]\nkind = \"file\"\npath = \"-\"\n[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n"
-    "[sink]\ndsn = \"mysql://root@h/db\"\n[schema]\n";
+    testing_util::kSourceAndSink + "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n[schema]\n";
 
 Result<Config> parse(const std::string& schema) {
   return parse_config(kHead + schema, "/base");
 }
 
 std::string error_of(const std::string& schema) {
-  auto c = parse(schema);
-  EXPECT_FALSE(c.is_ok()) << schema;
-  return c ? std::string() : c.status().message();
+  return testing_util::refusal_of(parse(schema), schema);
 }
 
 TEST(SchemaConfig, NoFieldsIsTheDefaultSchema) {

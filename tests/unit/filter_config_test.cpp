@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "config_test_util.h"
 #include "pipeline/config.h"
 
 namespace enrichd {
@@ -13,23 +14,20 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-const std::string kHead =
-    "[source]\nkind = \"file\"\npath = \"-\"\n[sink]\ndsn = \"mysql://root@h/db\"\n[enrich]\ngeo = "
-    "\"g\"\ncategory_csv = \"c\"\n"
-    "[schema.fields.action]\nvalues = [\"view\", \"click\"]\n"
-    "[[schema.extra]]\nname = \"country\"\ntype = \"string\"\n"
-    "[[schema.extra]]\nname = \"dwell_ms\"\ntype = \"u64\"\n"
-    "[[schema.extra]]\nname = \"delta\"\ntype = \"i64\"\n"
-    "[[schema.extra]]\nname = \"score\"\ntype = \"f64\"\n";
+const std::string kHead = testing_util::kSourceAndSink +
+                          "[enrich]\ngeo = \"g\"\ncategory_csv = \"c\"\n"
+                          "[schema.fields.action]\nvalues = [\"view\", \"click\"]\n"
+                          "[[schema.extra]]\nname = \"country\"\ntype = \"string\"\n"
+                          "[[schema.extra]]\nname = \"dwell_ms\"\ntype = \"u64\"\n"
+                          "[[schema.extra]]\nname = \"delta\"\ntype = \"i64\"\n"
+                          "[[schema.extra]]\nname = \"score\"\ntype = \"f64\"\n";
 
 Result<Config> parse(const std::string& filter) {
   return parse_config(kHead + filter, "/base");
 }
 
 std::string error_of(const std::string& filter) {
-  auto c = parse(filter);
-  EXPECT_FALSE(c.is_ok()) << filter;
-  return c ? std::string() : c.status().message();
+  return testing_util::refusal_of(parse(filter), filter);
 }
 
 TEST(FilterConfig, EveryKeyIsRead) {

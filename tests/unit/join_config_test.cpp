@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "config_test_util.h"
 #include "pipeline/config.h"
 #include "pipeline/join_table.h"
 #include "pipeline/memsql_sink.h"
@@ -14,7 +15,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kHead = "[source]\nkind = \"file\"\npath = \"-\"\n[sink]\ndsn = \"mysql://root@h/db\"\n";
+const std::string& kHead = testing_util::kSourceAndSink;
 const std::string kDsn = "mysql://reader:secret@127.0.0.1:3306/catalog";
 
 // A config with `enrich` as the [enrich] table's body (and whatever tables follow it).
@@ -23,9 +24,7 @@ Result<Config> parse(const std::string& enrich) {
 }
 
 std::string error_of(const std::string& enrich) {
-  auto c = parse(enrich);
-  EXPECT_FALSE(c.is_ok()) << enrich;
-  return c ? std::string() : c.status().message();
+  return testing_util::refusal_of(parse(enrich), enrich);
 }
 
 TEST(JoinConfig, OldFlatKeysStillWork) {
