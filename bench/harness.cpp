@@ -291,7 +291,7 @@ Result<ParallelLoadReport> parallel_load(const HarnessOptions& o, const Data& d,
     filter.apply(events);
     if (Status s = enrich.apply(events); !s) return s.with_context("enrich");
     jobs.push_back(make_load_job(d.batches[b], d.starts[b], events, dead, d.geo, d.categories, kTopic, {},
-                                 o.sink.enum_code_columns()));
+                                 o.sink.row_layout()));
     rep.rows += jobs.back().row_count();
     for (const PartitionSegment& seg : jobs.back().segments)
       rep.bytes += seg.rows.size() + seg.dead_letters.size();
@@ -404,7 +404,7 @@ void work(PassContext& ctx, WorkerResult& r, bool report_progress) {
     if constexpr (kTimed) t[3] = now_ns();
 
     LoadJob job = make_load_job(raw, d.starts[b], events, dead, d.geo, d.categories, kTopic, {},
-                                ctx.o.sink.enum_code_columns());
+                                ctx.o.sink.row_layout());
     if constexpr (kTimed) t[4] = now_ns();
 
     // The sink: the null one counts the encoded bytes and drops them; the real one loads and commits.

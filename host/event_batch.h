@@ -80,7 +80,9 @@ struct ExtraColumn {
   std::vector<uint64_t> bits;    // u64, i64 (two's complement) or f64 (bit pattern); 0 for strings
   StringColumn str;              // strings ("" for the numeric types)
   std::vector<uint8_t> present;  // 0: NULL
+  std::vector<IpAddress> ip;     // ip columns only, one per row (IpAddress{} where NULL); else empty
   void clear() {
+    ip.clear();
     bits.clear();
     str.clear();
     present.clear();

@@ -218,6 +218,7 @@ struct CompiledSchema {
     nodes.emplace_back();
     // Columns kColumns.. are the pass-through columns.
     for (size_t c = 0; c < kColumns + schema.extra.size(); ++c) {
+      if (c < kColumns && schema.fields[c].drop) continue;  // never read: the default stands in
       const std::string_view path = c < kColumns ? std::string_view(schema.fields[c].path)
                                                  : std::string_view(schema.extra[c - kColumns].path);
       size_t node = 0;
@@ -254,12 +255,13 @@ struct CompiledSchema {
       }
       n.build_slots();
     }
+    for (size_t i = 0; i < schema.extra.size(); ++i) {
+      if (schema.extra[i].required) extra_required |= uint64_t{1} << i;
+    }
     for (size_t c = 0; c < kColumns; ++c) {
       const FieldSchema& f = schema.fields[c];
+      if (f.drop) continue;
       if (f.required) required |= 1U << c;
-      for (size_t i = 0; i < schema.extra.size(); ++i) {
-        if (schema.extra[i].required) extra_required |= uint64_t{1} << i;
-      }
       has_dictionary = has_dictionary || !f.values.empty();
       for (size_t i = 0; i < f.values.size(); ++i) {
         dictionary[c].emplace(std::string_view(f.values[i]), static_cast<uint16_t>(i));

@@ -61,6 +61,7 @@ Status check_event_schema(const EventSchema& schema) {
     const auto column = static_cast<SchemaColumn>(i);
     const FieldSchema& f = schema.fields[i];
     const std::string_view name = column_name(column);
+    if (f.drop) continue;
     if (f.path.empty() || f.path.front() == '.' || f.path.back() == '.' ||
         f.path.find("..") != std::string::npos) {
       return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", name,
@@ -99,7 +100,8 @@ Status check_event_schema(const EventSchema& schema) {
   }
   std::vector<std::pair<std::string_view, std::string_view>> paths;  // (column, path)
   for (size_t i = 0; i < kSchemaColumnCount; ++i) {
-    paths.emplace_back(column_name(static_cast<SchemaColumn>(i)), schema.fields[i].path);
+    if (!schema.fields[i].drop)
+      paths.emplace_back(column_name(static_cast<SchemaColumn>(i)), schema.fields[i].path);
   }
   for (const ExtraField& e : schema.extra) {
     if (e.path.empty() || e.path.front() == '.' || e.path.back() == '.' ||

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,13 @@ constexpr SchemaType column_type(SchemaColumn c) {
       SchemaType::kString, SchemaType::kIp,        SchemaType::kString, SchemaType::kString};
   return kTypes[static_cast<size_t>(c)];
 }
+// The fixed column called `name`, if there is one.
+constexpr std::optional<SchemaColumn> schema_column_named(std::string_view name) {
+  for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+    if (column_name(static_cast<SchemaColumn>(i)) == name) return static_cast<SchemaColumn>(i);
+  }
+  return std::nullopt;
+}
 std::string_view to_string(SchemaType type);
 
 // What the parser does with a value of an enum column that is not in its dictionary.
@@ -57,6 +65,10 @@ inline constexpr uint16_t kUnknownEnumCode = UINT16_MAX;
 inline constexpr size_t kMaxEnumValues = UINT16_MAX;
 
 struct FieldSchema {
+  // Not read and not in the output table (the batch holds the default in its place): for events that
+  // do not carry the column, or that carry it under the same name with another type (an extra column
+  // may then take the name).
+  bool drop = false;
   std::string path;  // JSON key, or a dotted path into nested objects ("ctx.client.ip")
   bool required = true;
   // u64 columns: also accept the number as a JSON string of decimal digits ("123").
@@ -98,16 +110,22 @@ struct EventSchema {
 
   FieldSchema& operator[](SchemaColumn c) { return fields[static_cast<size_t>(c)]; }
   const FieldSchema& operator[](SchemaColumn c) const { return fields[static_cast<size_t>(c)]; }
+  // The dropped fixed columns, bit (1 << SchemaColumn) each.
+  uint32_t dropped_columns() const {
+    uint32_t mask = 0;
+    for (size_t i = 0; i < kSchemaColumnCount; ++i) mask |= fields[i].drop ? 1U << i : 0U;
+    return mask;
+  }
 };
 
 // The default engagement schema.
 EventSchema default_event_schema();
 
-// Checks what the parser relies on: at most kMaxExtraFields extra columns, every path is non-empty with no
-// empty segment, no two columns share a path, no path runs through another column's value, dictionaries only
-// on action and app, without duplicates and at most kMaxEnumValues long, a store other than text only with a
-// dictionary whose unknown values are dead-lettered, from_string only on u64 columns. The message names the
-// column(s).
+// Checks what the parser relies on: at most kMaxExtraFields extra columns, every path (of a column not
+// dropped) is non-empty with no empty segment, no two columns share a name or a path, no path runs through
+// another column's value, dictionaries only on action and app, without duplicates and at most kMaxEnumValues
+// long, a store other than text only with a dictionary whose unknown values are dead-lettered, from_string
+// only on u64 columns. The message names the column(s).
 Status check_event_schema(const EventSchema& schema);
 
 }  // namespace enrichd

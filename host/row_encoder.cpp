@@ -103,39 +103,68 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms) {
 }
 
 void encode_rows(const EventBatch& b, const GeoTable& geo, const CategoryTable& categories, std::string& out,
-                 JoinTables joins, EnumCodeColumns codes) {
+                 JoinTables joins, RowLayout layout) {
   out.reserve(out.size() + b.selected.size() * 256);  // a typical enriched row is 150-250 bytes
-  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out, joins, codes);
+  for (uint32_t i : b.selected) encode_row(b, i, geo, categories, out, joins, layout);
 }
 
-void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out, JoinTables joins, EnumCodeColumns codes) {
-  {
+namespace {
+
+// The fixed input columns of row i, each followed by a tab; `dropped` ones are left out.
+[[gnu::always_inline]] inline void encode_fixed_columns(const EventBatch& b, uint32_t i, std::string& out,
+                                                        RowLayout layout) {
+  const auto kept = [&](SchemaColumn c) {
+    return (layout.dropped_columns >> static_cast<uint32_t>(c) & 1) == 0;
+  };
+  if (kept(SchemaColumn::kEventId)) {
     append_number(out, b.event_id[i]);
     append_tab(out);
+  }
+  if (kept(SchemaColumn::kTs)) {
     append_datetime_ms(out, b.ts_ms[i]);
     append_tab(out);
+  }
+  if (kept(SchemaColumn::kUserId)) {
     append_number(out, b.user_id[i]);
     append_tab(out);
+  }
+  if (kept(SchemaColumn::kPinId)) {
     append_number(out, b.pin_id[i]);
     append_tab(out);
-    if (codes.action) {
+  }
+  if (kept(SchemaColumn::kAction)) {
+    if (layout.action_code) {
       append_number(out, b.action_code[i]);
     } else {
       append_escaped(out, b.action[i]);
     }
     append_tab(out);
+  }
+  if (kept(SchemaColumn::kIp)) {
     char ip_text[kMaxIpText];
     out.append(ip_text, format_ip_to(b.ip[i], ip_text));
     append_tab(out);
-    if (codes.app) {
+  }
+  if (kept(SchemaColumn::kApp)) {
+    if (layout.app_code) {
       append_number(out, b.app_code[i]);
     } else {
       append_escaped(out, b.app[i]);
     }
     append_tab(out);
+  }
+  if (kept(SchemaColumn::kUa)) {
     append_escaped(out, b.ua[i]);
     append_tab(out);
+  }
+}
+
+}  // namespace
+
+void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const CategoryTable& categories,
+                std::string& out, JoinTables joins, RowLayout layout) {
+  {
+    encode_fixed_columns(b, i, out, layout);
 
     if (b.geo_record[i] == kNoRecord) {
       for (int k = 0; k < 7; ++k) {

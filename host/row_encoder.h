@@ -52,20 +52,22 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms);
 // column of the batch (EventBatch::extra).
 using JoinTables = std::span<const CategoryTable* const>;
 
-// The enum columns written as their code (EnumStore::kCode: the value's index in the dictionary, from
-// EventBatch::action_code / app_code) instead of their text. Such a column's codes must be in the batch,
-// none of them kUnknownEnumCode (check_event_schema makes sure of both).
-struct EnumCodeColumns {
-  bool action = false;
-  bool app = false;
+// How a row is laid out beyond the batch itself: the enum columns written as their code (EnumStore::kCode:
+// the value's index in the dictionary, from EventBatch::action_code / app_code) instead of their text —
+// such a column's codes must be in the batch, none of them kUnknownEnumCode (check_event_schema makes sure
+// of both) — and the fixed columns left out ([schema.fields.<column>] drop = true).
+struct RowLayout {
+  bool action_code = false;
+  bool app_code = false;
+  uint32_t dropped_columns = 0;  // bit (1 << SchemaColumn) per fixed column not written
 };
 
 // Appends one line per selected row of `batch`.
 void encode_rows(const EventBatch& batch, const GeoTable& geo, const CategoryTable& categories,
-                 std::string& out, JoinTables joins = {}, EnumCodeColumns codes = {});
+                 std::string& out, JoinTables joins = {}, RowLayout layout = {});
 // Appends the line of one row.
 void encode_row(const EventBatch& batch, uint32_t row, const GeoTable& geo, const CategoryTable& categories,
-                std::string& out, JoinTables joins = {}, EnumCodeColumns codes = {});
+                std::string& out, JoinTables joins = {}, RowLayout layout = {});
 
 // The two output columns of a join after the category join (MySQL-dialect types).
 inline constexpr std::string_view kJoinIdType = "INT UNSIGNED NULL";

@@ -286,8 +286,21 @@ Status read_enum_store(Section& s, SchemaColumn column, FieldSchema& f) {
   return Status::ok();
 }
 
-// [schema.fields.<column>]: path, required, default, from_string, values, unknown, store.
+// [schema.fields.<column>]: path, required, default, from_string, values, unknown, store; or drop = true
+// alone.
 Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
+  ENRICHD_CONFIG_TRY(s.get("drop", f.drop));
+  if (f.drop) {
+    for (const auto& [key, value] : *s.table()) {  // drop = true: a table, so not null
+      if (key.str() != "drop") {
+        return Status::errorf(
+            "config key '{}' is set with drop = true, which leaves the column out (not read, not in the "
+            "table): remove one of them",
+            s.key_name(key.str()));
+      }
+    }
+    return Status::ok();
+  }
   ENRICHD_CONFIG_TRY(s.get("path", f.path));
   ENRICHD_CONFIG_TRY(s.get("required", f.required));
   ENRICHD_CONFIG_TRY(s.get("from_string", f.from_string));
@@ -382,11 +395,13 @@ Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
                           s.key_name("unknown"), s.name());
   }
   ENRICHD_CONFIG_TRY(read_enum_store(s, column, f));
-  return s.check_unknown({"path", "required", "default", "from_string", "values", "unknown", "store"});
+  return s.check_unknown(
+      {"drop", "path", "required", "default", "from_string", "values", "unknown", "store"});
 }
 
-// One [[schema.extra]] table: name, path, type, required, default, from_string.
-Status read_extra(Section s, ExtraField& e) {
+// One [[schema.extra]] table: name, path, type, required, default, from_string. `fields` are the fixed
+// columns: a dropped one's name is free.
+Status read_extra(Section s, const EventSchema& fields, ExtraField& e) {
   ENRICHD_CONFIG_TRY(s.get("name", e.name, true));
   e.path = e.name;
   ENRICHD_CONFIG_TRY(s.get("path", e.path));
@@ -400,10 +415,20 @@ Status read_extra(Section s, ExtraField& e) {
         "config key '{}' is '{}', must be a column name of letters, digits and _ (at most 64)",
         s.key_name("name"), e.name);
   }
+  const auto dropped = [&](std::string_view name) {
+    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+      if (fields.fields[i].drop && column_name(static_cast<SchemaColumn>(i)) == name) return true;
+    }
+    return false;
+  };
   if (std::any_of(kOutputColumns.begin(), kOutputColumns.end(),
-                  [&](const OutputColumn& col) { return col.name == e.name; })) {
-    return Status::errorf("config key '{}' is '{}', a column enrichd writes already: pick another name",
-                          s.key_name("name"), e.name);
+                  [&](const OutputColumn& col) { return col.name == e.name; }) &&
+      !dropped(e.name)) {
+    return Status::errorf("config key '{}' is '{}', a column enrichd writes already: pick another name{}",
+                          s.key_name("name"), e.name,
+                          schema_column_named(e.name)
+                              ? fmt::format(", or add [schema.fields.{}] drop = true to replace it", e.name)
+                              : "");
   }
   if (e.path.empty()) {
     return Status::errorf("config key '{}' must not be empty (a JSON key, or keys joined by dots)",
@@ -461,6 +486,56 @@ Status read_extra(Section s, ExtraField& e) {
   return s.check_unknown({"name", "path", "type", "required", "default", "from_string"});
 }
 
+// Resolves a role naming `role.column`: the fixed column `fixed` unless dropped, else a [[schema.extra]]
+// column of type `type`. `key` is the config key, for messages.
+Status resolve_role(const std::string& key, SchemaColumn fixed, std::string_view type,
+                    const EventSchema& schema, ColumnRole& role) {
+  const std::string_view fixed_name = column_name(fixed);
+  if (role.column == fixed_name && !schema[fixed].drop) return Status::ok();
+  for (size_t i = 0; i < schema.extra.size(); ++i) {
+    const ExtraField& e = schema.extra[i];
+    if (e.name != role.column) continue;
+    if (to_string(e.type) != type) {
+      return Status::errorf(
+          "config key '{}' is '{}', a [[schema.extra]] column of type {}: it must be of type {}", key,
+          role.column, to_string(e.type), type);
+    }
+    role.is_extra = true;
+    role.extra = i;
+    return Status::ok();
+  }
+  if (role.column == fixed_name) {
+    return Status::errorf(
+        "config key '{}' is '{}', which [schema.fields.{}] drop = true leaves out: name a [[schema.extra]] "
+        "column of type {}",
+        key, role.column, fixed_name, type);
+  }
+  return Status::errorf(
+      "config key '{}' is '{}', which is no column: name {} or a [[schema.extra]] column of type {}", key,
+      role.column, fixed_name, type);
+}
+
+// [schema.roles]: ip (the geo lookup's address) and event_time, after the columns are read.
+Status read_roles(Section s, const EventSchema& schema, SchemaRoles& roles) {
+  // Without the key, the fixed column when it is kept.
+  if (schema[SchemaColumn::kIp].drop) roles.ip.column.clear();
+  if (schema[SchemaColumn::kTs].drop) roles.event_time.column.clear();
+  ENRICHD_CONFIG_TRY(s.get("ip", roles.ip.column));
+  ENRICHD_CONFIG_TRY(s.get("event_time", roles.event_time.column));
+  if (roles.ip.none()) {
+    return Status::errorf(
+        "config key '{}' is needed: the geo lookup reads an IP address, and [schema.fields.ip] is dropped; "
+        "name a [[schema.extra]] column of type ip",
+        s.key_name("ip"));
+  }
+  ENRICHD_CONFIG_TRY(resolve_role(s.key_name("ip"), SchemaColumn::kIp, "ip", schema, roles.ip));
+  if (!roles.event_time.none()) {
+    ENRICHD_CONFIG_TRY(
+        resolve_role(s.key_name("event_time"), SchemaColumn::kTs, "timestamp", schema, roles.event_time));
+  }
+  return s.check_unknown({"ip", "event_time"});
+}
+
 Status read_schema(Section s, SchemaConfig& c) {
   std::string unit = "ms";
   ENRICHD_CONFIG_TRY(s.get("ts_unit", unit));
@@ -480,16 +555,15 @@ Status read_schema(Section s, SchemaConfig& c) {
     }
     for (const auto& [k, v] : *fields) {
       const std::string key(k.str());
-      size_t i = 0;
-      while (i < kSchemaColumnCount && column_name(static_cast<SchemaColumn>(i)) != key) ++i;
-      if (i == kSchemaColumnCount) {
+      const std::optional<SchemaColumn> column = schema_column_named(key);
+      if (!column) {
         return Status::errorf("config key 'schema.fields.{}' is unknown (columns: {})", key, columns);
       }
       if (!v.is_table()) {
         return Status::errorf("config key 'schema.fields.{}' must be a table ([schema.fields.{}])", key, key);
       }
-      ENRICHD_CONFIG_TRY(read_field(Section(v.as_table(), "schema.fields." + key),
-                                    static_cast<SchemaColumn>(i), c.fields.fields[i]));
+      ENRICHD_CONFIG_TRY(
+          read_field(Section(v.as_table(), "schema.fields." + key), *column, c.fields[*column]));
     }
   }
   if (const toml::node* n = s.find("extra")) {
@@ -503,7 +577,8 @@ Status read_schema(Section s, SchemaConfig& c) {
     }
     for (size_t i = 0; i < tables->size(); ++i) {
       ExtraField e;
-      ENRICHD_CONFIG_TRY(read_extra(Section((*tables)[i].as_table(), fmt::format("schema.extra[{}]", i)), e));
+      ENRICHD_CONFIG_TRY(
+          read_extra(Section((*tables)[i].as_table(), fmt::format("schema.extra[{}]", i)), c.fields, e));
       c.fields.extra.push_back(std::move(e));
     }
   }
@@ -513,7 +588,12 @@ Status read_schema(Section s, SchemaConfig& c) {
         "name and path",
         st.message());
   }
-  return s.check_unknown({"ts_unit", "fields", "extra"});
+  if (const toml::node* n = s.find("roles"); n && !n->is_table()) {
+    return Status::error("config key 'schema.roles' must be a table ([schema.roles])");
+  }
+  ENRICHD_CONFIG_TRY(read_roles(
+      Section(s.find("roles") ? s.find("roles")->as_table() : nullptr, "schema.roles"), c.fields, c.roles));
+  return s.check_unknown({"ts_unit", "fields", "extra", "roles"});
 }
 
 Status read_metrics(Section s, MetricsConfig& c) {
@@ -603,6 +683,7 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
     return st.with_context(source_name);
   }
   c.sink.extra_columns = c.schema.fields.extra;
+  c.sink.dropped_columns = c.schema.fields.dropped_columns();
   for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
     const FieldSchema& f = c.schema.fields[column];
     c.sink.enum_store(column) = {f.store, f.values};

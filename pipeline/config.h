@@ -168,20 +168,42 @@ struct SinkConfig {
   const EnumColumnStore& enum_store(SchemaColumn column) const {
     return column == SchemaColumn::kApp ? app_store : action_store;
   }
-  // The enum columns the encoder writes as codes.
-  EnumCodeColumns enum_code_columns() const {
-    return {action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode};
+  // Not a key of [sink]: the fixed columns left out of the table ([schema.fields.<column>] drop = true),
+  // bit (1 << SchemaColumn) each.
+  uint32_t dropped_columns = 0;
+  bool has_column(SchemaColumn c) const { return (dropped_columns >> static_cast<uint32_t>(c) & 1) == 0; }
+  // What the encoder writes: the enum columns as codes, the fixed columns left out.
+  RowLayout row_layout() const {
+    return {action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode, dropped_columns};
   }
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.
   int64_t connections = 1;
 };
 
-// How events are read: the unit of numeric event times, and where each column comes from
-// ([schema.fields.<column>]; the default engagement schema when absent).
+// The column a role reads ([schema.roles]): a fixed column, or a [[schema.extra]] column by index.
+struct ColumnRole {
+  std::string column;  // as configured; "" for none
+  bool is_extra = false;
+  size_t extra = 0;  // EventSchema::extra / EventBatch::extra index when is_extra
+  bool none() const { return column.empty(); }
+};
+
+// Which column is the IP address the geo lookup reads, and which the event time ([schema.roles]). The
+// join keys are roles too, given per join (key_field).
+struct SchemaRoles {
+  ColumnRole ip{"ip"};
+  // The event time: the newest loaded one is in /metrics (enrichd_loaded_event_time_seconds) with how far
+  // it trails the clock. None when ts is dropped and no other column is named.
+  ColumnRole event_time{"ts"};
+};
+
+// How events are read: the unit of numeric event times, where each column comes from
+// ([schema.fields.<column>], [[schema.extra]]; the default engagement schema when absent), and the roles.
 struct SchemaConfig {
   EpochUnit ts_unit = EpochUnit::kMilliseconds;  // unit of numeric "ts" values; RFC 3339 strings always work
   EventSchema fields = default_event_schema();
+  SchemaRoles roles;
 };
 
 struct MetricsConfig {

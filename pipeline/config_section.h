@@ -102,6 +102,7 @@ class Section {
   }
 
   const toml::node* find(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
+  const toml::table* table() const { return table_; }  // null when the section is absent
 
  private:
   const toml::table* table_;

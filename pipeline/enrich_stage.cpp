@@ -1,21 +1,26 @@
 #include "pipeline/enrich_stage.h"
 
+#include "pipeline/join_table.h"
+
 namespace enrichd {
 
 Status EnrichStage::apply(EventBatch& b, const GeoTable& geo, const CategoryTable& categories) {
   geo_lookup_.clear();
-  pin_keys_.clear();
-  for (uint32_t row : b.selected) {
-    geo_lookup_.add(geo, row, b.ip[row]);
-    pin_keys_.push_back(b.pin_id[row]);
+  if (!ip_.is_extra) {
+    for (uint32_t row : b.selected) geo_lookup_.add(geo, row, b.ip[row]);
+  } else {
+    // An extra IP column ([[schema.extra]] type ip): a NULL address gets no record.
+    if (ip_.extra >= b.extra.size() || b.extra[ip_.extra].ip.size() != b.size()) {
+      return Status::errorf("IP column '{}' is not an ip column of the batch", ip_.column);
+    }
+    const ExtraColumn& column = b.extra[ip_.extra];
+    for (uint32_t row : b.selected) {
+      if (column.present[row]) geo_lookup_.add(geo, row, column.ip[row]);
+    }
   }
   if (Status s = geo_lookup_.run(backend_, geo); !s) return s;
   geo_lookup_.for_each_result([&b](uint32_t row, uint32_t record) { b.geo_record[row] = record; });
-
-  out_.resize(pin_keys_.size());
-  if (Status s = backend_.category_join(categories.view(), pin_keys_, out_); !s) return s;
-  for (size_t i = 0; i < b.selected.size(); ++i) b.category_id[b.selected[i]] = out_[i];
-  return Status::ok();
+  return join_column(backend_, b, category_join_, categories, b.category_id, keys_, out_);
 }
 
 }  // namespace enrichd

@@ -1,5 +1,5 @@
-// The enrich stage: gathers the selected rows' keys into dense arrays (IPv4, IPv6, pin ids), runs the
-// backend's lookups over them and scatters the results back into the batch's output columns.
+// The enrich stage: gathers the selected rows' keys into dense arrays (IPv4, IPv6, category keys), runs
+// the backend's lookups over them and scatters the results back into the batch's output columns.
 #pragma once
 
 #include <vector>
@@ -9,6 +9,7 @@
 #include "host/geo_table.h"
 #include "kernels/backend.h"
 #include "kernels/geo_lookup.h"
+#include "pipeline/config.h"
 
 namespace enrichd {
 
@@ -21,6 +22,13 @@ class EnrichStage {
   EnrichStage(EnrichBackend& backend, const CategoryTable& categories)
       : backend_(backend), categories_(&categories) {}
 
+  // The columns the lookups read (the roles): the IP address ([schema.roles] ip) and the category join's
+  // key (its key_field). By default the fixed columns ip and pin_id.
+  void set_columns(ColumnRole ip, JoinConfig category_join) {
+    ip_ = std::move(ip);
+    category_join_ = std::move(category_join);
+  }
+
   // With the tables given at construction.
   Status apply(EventBatch& batch) { return apply(batch, *geo_, *categories_); }
   Status apply(EventBatch& batch, const GeoTable& geo) { return apply(batch, geo, *categories_); }
@@ -30,9 +38,11 @@ class EnrichStage {
   EnrichBackend& backend_;
   const GeoTable* geo_ = nullptr;
   const CategoryTable* categories_ = nullptr;
+  ColumnRole ip_{"ip"};
+  JoinConfig category_join_;
   // Scratch reused across batches.
   GeoLookup geo_lookup_;
-  std::vector<uint64_t> pin_keys_;
+  std::vector<uint64_t> keys_;
   std::vector<uint32_t> out_;
 };
 

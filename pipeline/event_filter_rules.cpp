@@ -84,6 +84,11 @@ class FilterBuilder {
 
  private:
   std::optional<ResolvedColumn> find(std::string_view name) const;
+  // " (dropped: ...)" when `name` is a dropped fixed column, for messages.
+  std::string dropped_note(std::string_view name) const {
+    const std::optional<SchemaColumn> c = schema_column_named(name);
+    return c && schema_[*c].drop ? fmt::format(" (dropped: [schema.fields.{}] drop = true)", name) : "";
+  }
   // The names of the columns for which `wanted` holds, for messages.
   template <typename Pred>
   std::string names(Pred wanted) const;
@@ -106,7 +111,7 @@ std::optional<ResolvedColumn> FilterBuilder::find(std::string_view name) const {
   }};
   for (size_t i = 0; i < kSchemaColumnCount; ++i) {
     const auto c = static_cast<SchemaColumn>(i);
-    if (column_name(c) != name) continue;
+    if (column_name(c) != name || schema_[c].drop) continue;  // a dropped column's name may be an extra's
     ResolvedColumn r{.column = {.kind = kFixed[i].first}, .type = kFixed[i].second};
     if ((c == SchemaColumn::kAction || c == SchemaColumn::kApp) && !schema_[c].values.empty()) {
       r.dictionary = &schema_[c].values;
@@ -130,7 +135,7 @@ std::string FilterBuilder::names(Pred wanted) const {
   std::vector<std::string> out;
   for (size_t i = 0; i < kSchemaColumnCount; ++i) {
     const std::string_view name = column_name(static_cast<SchemaColumn>(i));
-    if (wanted(*find(name))) out.emplace_back(name);
+    if (!schema_.fields[i].drop && wanted(*find(name))) out.emplace_back(name);
   }
   for (const ExtraField& e : schema_.extra) {
     if (wanted(*find(e.name))) out.push_back(e.name);
@@ -183,8 +188,8 @@ Status FilterBuilder::add_range(const FilterRange& range, const std::string& tab
   const auto numeric = [](const ResolvedColumn& c) { return is_number(c.type); };
   const std::optional<ResolvedColumn> c = find(range.column);
   if (!c) {
-    return Status::errorf("config key '{}' is '{}', which is no column: name one of the numeric columns {}",
-                          column_key, range.column, names(numeric));
+    return Status::errorf("config key '{}' is '{}', which is no column{}: name one of the numeric columns {}",
+                          column_key, range.column, dropped_note(range.column), names(numeric));
   }
   if (!is_number(c->type)) {
     return Status::errorf(
@@ -241,8 +246,8 @@ Status FilterBuilder::add_require(const std::string& name, const std::string& ke
   const auto requirable = [](const ResolvedColumn& c) { return c.is_extra || c.type == ValueType::kString; };
   const std::optional<ResolvedColumn> c = find(name);
   if (!c) {
-    return Status::errorf("config key '{}' names '{}', which is no column: name one of {}", key, name,
-                          names(requirable));
+    return Status::errorf("config key '{}' names '{}', which is no column{}: name one of {}", key, name,
+                          dropped_note(name), names(requirable));
   }
   if (!requirable(*c)) {
     return Status::errorf(
@@ -262,8 +267,8 @@ Status FilterBuilder::add_match(const std::string& name, const std::string& colu
   const auto strings = [](const ResolvedColumn& c) { return c.type == ValueType::kString; };
   const std::optional<ResolvedColumn> c = find(name);
   if (!c) {
-    return Status::errorf("config key '{}' is '{}', which is no column: name one of the string columns {}",
-                          column_key, name, names(strings));
+    return Status::errorf("config key '{}' is '{}', which is no column{}: name one of the string columns {}",
+                          column_key, name, dropped_note(name), names(strings));
   }
   if (!strings(*c)) {
     return Status::errorf(

@@ -78,28 +78,29 @@ bool is_fixed_output_column(std::string_view name) {
                      [&](const OutputColumn& col) { return col.name == name; });
 }
 
-Status read_join(Section s, JoinConfig& c, const std::string& base_dir) {
-  std::string key_field;
-  ENRICHD_CONFIG_TRY(s.get("output_column", c.output_column, true));
-  ENRICHD_CONFIG_TRY(s.get("key_field", key_field, true));
-  c.name = c.output_column;
-  ENRICHD_CONFIG_TRY(s.get("name", c.name));
-  c.config_key = s.name();
+// key_field: the join's key column (the join-key role), pin_id when absent and not required.
+Status read_key_field(Section& s, JoinConfig& c, bool required) {
+  std::string key_field = "pin_id";
+  ENRICHD_CONFIG_TRY(s.get("key_field", key_field, required));
   c.key_column = key_field;
   if (key_field == "pin_id") {
     c.key_field = JoinKeyField::kPinId;
   } else if (key_field == "user_id") {
     c.key_field = JoinKeyField::kUserId;
-  } else if (is_fixed_output_column(key_field)) {
-    return Status::errorf(
-        "config key '{}' is '{}', a column of its own that cannot be a join key: use \"pin_id\", "
-        "\"user_id\" or a [[schema.extra]] column of type \"u64\"",
-        s.key_name("key_field"), key_field);
   } else {
-    // A [[schema.extra]] column, perhaps: the schema is read apart from the joins, so resolve_join_keys
-    // checks the name once both are known.
+    // A [[schema.extra]] column, perhaps (also one that takes the name of a dropped fixed column): the
+    // schema is read apart from the joins, so resolve_join_keys checks the name once both are known.
     c.key_field = JoinKeyField::kExtra;
   }
+  return Status::ok();
+}
+
+Status read_join(Section s, JoinConfig& c, const std::string& base_dir) {
+  ENRICHD_CONFIG_TRY(s.get("output_column", c.output_column, true));
+  ENRICHD_CONFIG_TRY(read_key_field(s, c, true));
+  c.name = c.output_column;
+  ENRICHD_CONFIG_TRY(s.get("name", c.name));
+  c.config_key = s.name();
   const bool plain = !c.output_column.empty() && c.output_column.size() <= 60 &&
                      std::all_of(c.output_column.begin(), c.output_column.end(), [](char ch) {
                        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
@@ -109,12 +110,8 @@ Status read_join(Section s, JoinConfig& c, const std::string& base_dir) {
         "config key '{}' is '{}', must be a column name of lower-case letters, digits and _ (up to 60)",
         s.key_name("output_column"), c.output_column);
   }
-  if (c.output_column == "category") {
-    if (c.key_field != JoinKeyField::kPinId) {
-      return Status::errorf("config key '{}' is '{}': the category join's key is pin_id",
-                            s.key_name("key_field"), key_field);
-    }
-  } else if (is_fixed_output_column(c.output_column) || is_fixed_output_column(c.output_column + "_id")) {
+  if (c.output_column != "category" &&
+      (is_fixed_output_column(c.output_column) || is_fixed_output_column(c.output_column + "_id"))) {
     return Status::errorf(
         "config key '{}' is '{}': the output columns '{}_id' and '{}' would clash with a column of the "
         "output table; pick another name",
@@ -157,8 +154,11 @@ Status read_joins(Section& s, EnrichConfig& c, const std::string& base_dir) {
     }
     Section t(n->as_table(), "enrich.categories");
     JoinConfig j;
+    ENRICHD_CONFIG_TRY(read_key_field(t, j, false));
     ENRICHD_CONFIG_TRY(read_join_source(t, j.source, base_dir));
-    ENRICHD_CONFIG_TRY(t.check_unknown(kJoinSourceKeys));
+    std::set<std::string> known = kJoinSourceKeys;
+    known.insert("key_field");
+    ENRICHD_CONFIG_TRY(t.check_unknown(known));
     categories = std::move(j);
   }
   if (const toml::node* n = s.find("join")) {
@@ -207,20 +207,38 @@ Status read_joins(Section& s, EnrichConfig& c, const std::string& base_dir) {
 
 Status resolve_join_keys(EnrichConfig& c, const EventSchema& schema) {
   for (JoinConfig& j : c.joins) {
-    if (j.key_field != JoinKeyField::kExtra) continue;
+    // The flat keys ([enrich] category_csv) name no table of their own.
+    const std::string key = j.config_key == "enrich" ? "enrich.category_csv" : j.config_key + ".key_field";
+    const std::optional<SchemaColumn> fixed = schema_column_named(j.key_column);
+    if (fixed && !schema[*fixed].drop) {
+      if (j.key_field == JoinKeyField::kExtra) {
+        return Status::errorf(
+            "config key '{}' is '{}', a column of its own that cannot be a join key: use \"pin_id\", "
+            "\"user_id\" or a [[schema.extra]] column of type \"u64\"",
+            key, j.key_column);
+      }
+      continue;
+    }
     const auto it = std::find_if(schema.extra.begin(), schema.extra.end(),
                                  [&](const ExtraField& e) { return e.name == j.key_column; });
     if (it == schema.extra.end()) {
+      if (fixed) {
+        return Status::errorf(
+            "config key '{}' is '{}', which [schema.fields.{}] drop = true leaves out: key the join on "
+            "another column, or keep {}",
+            key, j.key_column, j.key_column, j.key_column);
+      }
       return Status::errorf(
-          "config key '{}.key_field' is '{}', which is not \"pin_id\", \"user_id\" or a [[schema.extra]] "
+          "config key '{}' is '{}', which is not \"pin_id\", \"user_id\" or a [[schema.extra]] "
           "column: declare it in [[schema.extra]] with name = \"{}\" and type = \"u64\"",
-          j.config_key, j.key_column, j.key_column);
+          key, j.key_column, j.key_column);
     }
+    j.key_field = JoinKeyField::kExtra;  // a dropped pin_id or user_id replaced by an extra of that name
     if (it->type != ExtraType::kU64) {
       return Status::errorf(
-          "config key '{}.key_field' is '{}', a [[schema.extra]] column of type {}; a join key must be "
+          "config key '{}' is '{}', a [[schema.extra]] column of type {}; a join key must be "
           "u64: declare it in [[schema.extra]] with type = \"u64\"",
-          j.config_key, j.key_column, to_string(it->type));
+          key, j.key_column, to_string(it->type));
     }
     j.key_extra = static_cast<size_t>(it - schema.extra.begin());
   }

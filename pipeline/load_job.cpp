@@ -1,5 +1,6 @@
 #include "pipeline/load_job.h"
 
+#include <algorithm>
 #include <map>
 
 #include "host/row_encoder.h"
@@ -9,7 +10,7 @@ namespace enrichd {
 LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
                       const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
                       const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
-                      JoinTables joins, EnumCodeColumns codes) {
+                      JoinTables joins, RowLayout layout) {
   LoadJob job;
   std::map<int32_t, size_t> index;
   for (const PartitionOffset& po : raw.next_offsets()) {
@@ -27,7 +28,7 @@ LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& st
   }
   for (uint32_t row : events.selected) {
     PartitionSegment& seg = job.segments[index.at(events.position[row].partition)];
-    encode_row(events, row, geo, categories, seg.rows, joins, codes);
+    encode_row(events, row, geo, categories, seg.rows, joins, layout);
     ++seg.row_count;
   }
   for (const DeadLetter& d : dead_letters) {
@@ -36,6 +37,21 @@ LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& st
     ++seg.dead_letter_count;
   }
   return job;
+}
+
+int64_t newest_event_time_ms(const EventBatch& events, const ColumnRole& event_time) {
+  int64_t newest = -1;
+  if (event_time.none()) return newest;
+  if (!event_time.is_extra) {
+    for (uint32_t row : events.selected) newest = std::max(newest, events.ts_ms[row]);
+    return newest;
+  }
+  if (event_time.extra >= events.extra.size()) return newest;
+  const ExtraColumn& column = events.extra[event_time.extra];
+  for (uint32_t row : events.selected) {
+    if (column.present[row]) newest = std::max(newest, static_cast<int64_t>(column.bits[row]));
+  }
+  return newest;
 }
 
 }  // namespace enrichd

@@ -12,6 +12,7 @@
 #include "host/event_batch.h"
 #include "host/geo_table.h"
 #include "host/row_encoder.h"
+#include "pipeline/config.h"
 #include "pipeline/source.h"
 
 namespace enrichd {
@@ -29,6 +30,8 @@ struct PartitionSegment {
 
 struct LoadJob {
   std::vector<PartitionSegment> segments;
+  // The newest event time of its rows (the event-time role), epoch ms; -1 when none (no rows, no role).
+  int64_t newest_event_ms = -1;
 
   size_t row_count() const {
     size_t n = 0;
@@ -45,11 +48,16 @@ struct LoadJob {
 // The encode stage: groups a parsed, filtered and enriched batch by partition, with each partition's rows
 // (LOAD DATA text of the selected events) and dead letters and the offsets they cover. `raw` is the batch
 // `events` and `dead_letters` were parsed from, `starts` where its partitions' runs begin (none for a
-// replay without offsets), `topic` what the dead letters record, and `codes` the enum columns the table
-// holds as codes (SinkConfig::enum_code_columns).
+// replay without offsets), `topic` what the dead letters record, and `layout` the enum columns the table
+// holds as codes and the fixed columns it leaves out (SinkConfig::row_layout).
 LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& starts,
                       const EventBatch& events, const std::vector<DeadLetter>& dead_letters,
                       const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
-                      JoinTables joins = {}, EnumCodeColumns codes = {});
+                      JoinTables joins = {}, RowLayout layout = {});
+
+// The newest event time among the selected rows of `events` in the column of the event-time role
+// ([schema.roles] event_time: ts, or a timestamp extra whose NULLs are skipped), epoch ms; -1 when there
+// is none.
+int64_t newest_event_time_ms(const EventBatch& events, const ColumnRole& event_time);
 
 }  // namespace enrichd

@@ -1,5 +1,6 @@
 #include "pipeline/memsql_sink.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -27,10 +28,17 @@ std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
   return out;
 }
 
-// The fixed output columns (action and app as their store says), then two per join after the category
-// join, then the pass-through columns.
+// The fixed output columns (action and app as their store says, dropped ones left out), then two per join
+// after the category join, then the pass-through columns.
 std::vector<Column> row_table_columns(const SinkConfig& config) {
   std::vector<Column> out = columns_of(kOutputColumns);
+  std::erase_if(out, [&](const Column& col) {
+    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+      const auto c = static_cast<SchemaColumn>(i);
+      if (col.name == column_name(c)) return !config.has_column(c);
+    }
+    return false;
+  });
   for (Column& col : out) {
     if (col.name == column_name(SchemaColumn::kAction)) {
       col.mysql_type = enum_column_type(config.action_store);
@@ -60,13 +68,15 @@ std::vector<std::string> column_names(const std::vector<Column>& columns) {
   return out;
 }
 
-// `extra` holds the lines after the columns (keys, extra columns); SingleStore tables take no engine or
-// charset clause (its default table type is columnstore; a SORT KEY makes one in any case).
-std::string create_sql(const std::string& table, const std::vector<Column>& columns, std::string_view extra,
-                       SqlDialect dialect) {
-  std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_identifier(table) + " (\n";
-  for (const auto& col : columns) sql += fmt::format("  `{}` {},\n", col.name, col.mysql_type);
-  sql += std::string(extra) + "\n)";
+// `tail` holds the lines after the columns (keys, columns of the server's own); SingleStore tables take no
+// engine or charset clause (its default table type is columnstore; a SORT KEY makes one in any case).
+std::string create_sql(const std::string& table, const std::vector<Column>& columns,
+                       const std::vector<std::string>& tail, SqlDialect dialect) {
+  std::vector<std::string> lines;
+  for (const auto& col : columns) lines.push_back(fmt::format("  `{}` {}", col.name, col.mysql_type));
+  lines.insert(lines.end(), tail.begin(), tail.end());
+  std::string sql =
+      fmt::format("CREATE TABLE IF NOT EXISTS {} (\n{}\n)", quote_identifier(table), fmt::join(lines, ",\n"));
   if (dialect == SqlDialect::kMysql) sql += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
   return sql;
 }
@@ -74,11 +84,18 @@ std::string create_sql(const std::string& table, const std::vector<Column>& colu
 }  // namespace
 
 std::string create_table_sql(const std::string& table, const SinkConfig& config) {
-  // SingleStore: sorted by event time within each segment, spread over partitions by event id.
-  return create_sql(
-      table, row_table_columns(config),
-      config.dialect == SqlDialect::kMysql ? "  KEY (`ts`)" : "  SORT KEY (`ts`),\n  SHARD KEY (`event_id`)",
-      config.dialect);
+  // SingleStore: sorted by event time within each segment, spread over partitions by event id (keyless
+  // sharding, even spread, when event_id is dropped; no sort key without ts).
+  const bool ts = config.has_column(SchemaColumn::kTs);
+  const bool event_id = config.has_column(SchemaColumn::kEventId);
+  std::vector<std::string> keys;
+  if (config.dialect == SqlDialect::kMysql) {
+    if (ts) keys.emplace_back("  KEY (`ts`)");
+  } else {
+    if (ts) keys.emplace_back("  SORT KEY (`ts`)");
+    keys.emplace_back(event_id ? "  SHARD KEY (`event_id`)" : "  SHARD KEY ()");
+  }
+  return create_sql(table, row_table_columns(config), keys, config.dialect);
 }
 
 std::string create_table_sql(const std::string& table, SqlDialect dialect,
@@ -92,13 +109,14 @@ std::string create_table_sql(const std::string& table, SqlDialect dialect,
 }
 
 std::string create_dead_letter_table_sql(const std::string& table, SqlDialect dialect) {
-  return create_sql(table, columns_of(kDeadLetterColumns),
-                    dialect == SqlDialect::kMysql
-                        ? "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
-                          "  KEY (`topic`, `kafka_partition`, `kafka_offset`)"
-                        : "  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
-                          "  SORT KEY (`received_at`),\n  SHARD KEY (`topic`, `kafka_partition`)",
-                    dialect);
+  std::vector<std::string> tail = {"  `received_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"};
+  if (dialect == SqlDialect::kMysql) {
+    tail.emplace_back("  KEY (`topic`, `kafka_partition`, `kafka_offset`)");
+  } else {
+    tail.emplace_back("  SORT KEY (`received_at`)");
+    tail.emplace_back("  SHARD KEY (`topic`, `kafka_partition`)");
+  }
+  return create_sql(table, columns_of(kDeadLetterColumns), tail, dialect);
 }
 
 MemsqlSink::MemsqlSink(SinkConfig config, MysqlDsn dsn, std::unique_ptr<MysqlConnection> conn,

@@ -295,7 +295,30 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(const Config& config) {
   if (!source) return source.status();
   p->source_ = std::move(source).value();
   spdlog::info("delivery: {}", describe_delivery(config));
+  spdlog::info("schema: {}", describe_roles(config.schema));
+  if (const std::string dropped = describe_dropped_columns(config.schema.fields); !dropped.empty()) {
+    spdlog::info("schema: {}", dropped);
+  }
   return p;
+}
+
+std::string describe_roles(const SchemaConfig& schema) {
+  const auto describe = [](const ColumnRole& role, std::string_view type) {
+    if (role.none()) return std::string("none");
+    return role.is_extra ? fmt::format("{} ([[schema.extra]] {}; NULL: none)", role.column, type)
+                         : role.column;
+  };
+  return fmt::format("geo lookup reads {}; event time {}", describe(schema.roles.ip, "ip"),
+                     describe(schema.roles.event_time, "timestamp"));
+}
+
+std::string describe_dropped_columns(const EventSchema& schema) {
+  std::vector<std::string_view> names;
+  for (size_t i = 0; i < kSchemaColumnCount; ++i) {
+    if (schema.fields[i].drop) names.push_back(column_name(static_cast<SchemaColumn>(i)));
+  }
+  if (names.empty()) return "";
+  return fmt::format("dropped (not read, not in the table): {}", fmt::join(names, ", "));
 }
 
 CheckReport Pipeline::check(const Config& config) {
@@ -377,6 +400,10 @@ CheckReport Pipeline::check(const Config& config) {
          fmt::format("{}: {} enum values, unknown {}; store = {}", column_name(column), f.values.size(),
                      f.unknown == EnumUnknown::kKeep ? "kept" : "dead-lettered", as));
   }
+  line("schema", describe_roles(config.schema));
+  if (const std::string dropped = describe_dropped_columns(config.schema.fields); !dropped.empty()) {
+    line("", dropped);
+  }
   if (auto filter = EventFilter::create(config.filter, config.schema.fields)) {
     line("filter", filter->describe());
   } else {
@@ -425,6 +452,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     for (const auto& seg : job.segments) next_offsets.push_back({seg.partition, seg.next_offset});
     stats_.sink.rows_loaded.add(job.row_count());
     stats_.sink.dead_letters_stored.add(job.dead_letter_count());
+    if (job.newest_event_ms >= 0) stats_.sink.note_event_time(job.newest_event_ms);
     stats_.last_commit_ns = now_ns();
     std::lock_guard lock(ack_mu);
     if (Status s = source_->acknowledge(next_offsets); !s) {
@@ -484,6 +512,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
                       .ts_unit = config_.schema.ts_unit,
                       .schema = config_.schema.fields});
     EnrichStage enrich(*backend_);
+    enrich.set_columns(config_.schema.roles.ip, config_.enrich.categories());
     EventBatch events;
     std::vector<DeadLetter> dead;
     // The joins after the category join: their tables of this batch, and scratch.
@@ -538,7 +567,8 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
       {
         ScopedTimer timer(stats_.encode.duration);
         job = make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table,
-                            source_->topic(), join_tables, config_.sink.enum_code_columns());
+                            source_->topic(), join_tables, config_.sink.row_layout());
+        job->newest_event_ms = newest_event_time_ms(events, config_.schema.roles.event_time);
       }
       if (!handoff.deliver(item->seq, std::move(job))) break;
     }

@@ -74,6 +74,11 @@ struct GeoState {
   std::string source;       // the configured file(s)
 };
 
+// The roles for `enrichd check` and the start-up log ("geo lookup reads ip; event time ts"), and the
+// dropped fixed columns ("" when none).
+std::string describe_roles(const SchemaConfig& schema);
+std::string describe_dropped_columns(const EventSchema& schema);
+
 // What `enrichd check` found: what the run would use, line by line, and every problem (naming its key).
 struct CheckReport {
   std::vector<std::pair<std::string, std::string>> lines;  // (what, description)

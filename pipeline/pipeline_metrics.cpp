@@ -2,6 +2,7 @@
 // conventions: enrichd_ prefix, _total for counters, base units (seconds, bytes), _info gauges for labels.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <limits>
 
 #include "kernels/routing_backend.h"
@@ -65,6 +66,19 @@ std::string Pipeline::metrics_text() const {
           s.sink.fenced_out.get());
   gauge(t, "enrichd_sink_up", "1 when the last try to reach the database succeeded, else 0.",
         s.sink.reachable() ? 1 : 0);
+  // Freshness: how far the newest committed event trails the clock (event-time role; absent without one
+  // and before the first commit).
+  if (const int64_t newest_ms = s.sink.newest_event_ms(); newest_ms >= 0) {
+    const double newest = static_cast<double>(newest_ms) / 1000.0;
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    gauge(t, "enrichd_loaded_event_time_seconds",
+          "The newest event time among the committed rows (the [schema.roles] event_time column, Unix time).",
+          newest);
+    gauge(t, "enrichd_loaded_event_age_seconds",
+          "How far the newest committed event time trails the wall clock (negative: events from the future).",
+          now - newest);
+  }
 
   t.family("enrichd_stage_duration_seconds", "histogram", "Time one batch spent in each stage.");
   const std::pair<std::string_view, const DurationHistogram*> stages[] = {

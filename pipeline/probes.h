@@ -98,6 +98,14 @@ struct SinkProbe {
   Counter fenced_out;    // partition segments dropped because another member loaded them
   DurationHistogram duration;
 
+  // The newest event time committed so far (the event-time role), epoch ms; -1 before any.
+  void note_event_time(int64_t ms) {
+    int64_t seen = newest_event_ms_.load(std::memory_order_relaxed);
+    while (ms > seen && !newest_event_ms_.compare_exchange_weak(seen, ms, std::memory_order_relaxed)) {
+    }
+  }
+  int64_t newest_event_ms() const { return newest_event_ms_.load(std::memory_order_relaxed); }
+
   // Whether the last try to reach the database succeeded, and why not when it did not.
   void set_reachable() { reachable_.store(true, std::memory_order_relaxed); }
   void set_unreachable(std::string why) {
@@ -113,6 +121,7 @@ struct SinkProbe {
 
  private:
   std::atomic<bool> reachable_{false};
+  std::atomic<int64_t> newest_event_ms_{-1};
   mutable std::mutex mu_;
   std::string why_ = "not connected yet";
 };

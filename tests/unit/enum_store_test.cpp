@@ -38,7 +38,7 @@ TEST(EnumStoreConfig, DefaultIsTextAndStoresReachTheSink) {
   ASSERT_TRUE(plain) << plain.status().message();
   EXPECT_EQ(plain->sink.action_store.store, EnumStore::kText);
   EXPECT_EQ(plain->sink.app_store.store, EnumStore::kText);
-  EXPECT_FALSE(plain->sink.enum_code_columns().action);
+  EXPECT_FALSE(plain->sink.row_layout().action_code);
 
   auto c = parse(R"(
 [schema.fields.action]
@@ -55,8 +55,8 @@ store = "code"
   EXPECT_EQ(c->sink.action_store.store, EnumStore::kEnum);
   EXPECT_EQ(c->sink.action_store.values, (std::vector<std::string>{"click", "save"}));
   EXPECT_EQ(c->sink.app_store.store, EnumStore::kCode);
-  EXPECT_FALSE(c->sink.enum_code_columns().action);
-  EXPECT_TRUE(c->sink.enum_code_columns().app);
+  EXPECT_FALSE(c->sink.row_layout().action_code);
+  EXPECT_TRUE(c->sink.row_layout().app_code);
 
   auto text = parse("[schema.fields.app]\nstore = \"text\"\n");  // text needs no dictionary
   ASSERT_TRUE(text) << text.status().message();
@@ -169,8 +169,8 @@ TEST(EnumStoreEncoder, CodeColumnsAreWrittenAsTheirIndex) {
   const CategoryTable categories;
   std::string text, codes, app_only;
   encode_rows(batch, geo, categories, text);
-  encode_rows(batch, geo, categories, codes, {}, EnumCodeColumns{.action = true, .app = true});
-  encode_rows(batch, geo, categories, app_only, {}, EnumCodeColumns{.app = true});
+  encode_rows(batch, geo, categories, codes, {}, RowLayout{.action_code = true, .app_code = true});
+  encode_rows(batch, geo, categories, app_only, {}, RowLayout{.app_code = true});
   EXPECT_THAT(text, HasSubstr("\t4\tview\t::1\tios\t"));
   EXPECT_THAT(codes, HasSubstr("\t4\t2\t::1\t1\t"));
   EXPECT_THAT(codes, HasSubstr("\t4\t0\t::1\t0\t"));

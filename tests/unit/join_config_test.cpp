@@ -154,8 +154,6 @@ TEST(JoinConfig, BadJoinTablesNameTheKey) {
                         "would clash"));
   EXPECT_THAT(error_of(cat + join + "output_column = \"pin\"\nkey_field = \"user_id\"\n"),
               HasSubstr("would clash"));  // pin_id
-  EXPECT_THAT(error_of(join + "output_column = \"category\"\nkey_field = \"user_id\"\n"),
-              HasSubstr("'enrich.join[1].key_field' is 'user_id': the category join's key is pin_id"));
   EXPECT_THAT(error_of(cat + join + "output_column = \"category\"\nkey_field = \"pin_id\"\n"),
               HasSubstr("[enrich.join[1]] is the category join (output_column = \"category\"), which "
                         "[enrich] already gives; keep one"));
@@ -209,10 +207,31 @@ TEST(JoinConfig, AnExtraKeyMustBeADeclaredU64Column) {
                               "type ") +
                   type + "; a join key must be u64: declare it in [[schema.extra]] with type = \"u64\""));
   }
-  // The category join stays on pin_id, even with the column declared.
+  // The category join's key is checked the same way.
   EXPECT_THAT(error_of("[[enrich.join]]\nkey_field = \"board_id\"\noutput_column = \"category\"\npins_csv = "
-                       "\"p.csv\"\n[[schema.extra]]\nname = \"board_id\"\ntype = \"u64\"\n"),
-              HasSubstr("'enrich.join[1].key_field' is 'board_id': the category join's key is pin_id"));
+                       "\"p.csv\"\n[[schema.extra]]\nname = \"board_id\"\ntype = \"f64\"\n"),
+              HasSubstr("'enrich.join[1].key_field' is 'board_id', a [[schema.extra]] column of type f64"));
+  EXPECT_THAT(
+      error_of("[enrich.categories]\nkey_field = \"ua\"\npins_csv = \"p.csv\"\n"),
+      HasSubstr("'enrich.categories.key_field' is 'ua', a column of its own that cannot be a join key"));
+}
+
+TEST(JoinConfig, TheCategoryJoinMayKeyOnAnyU64Column) {
+  // [enrich.categories] key_field, or the [[enrich.join]] form with output_column = "category".
+  auto c = parse("[enrich.categories]\nkey_field = \"user_id\"\npins_csv = \"p.csv\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->enrich.categories().key_field, JoinKeyField::kUserId);
+  c = parse(
+      "[[enrich.join]]\nkey_field = \"board_id\"\noutput_column = \"category\"\npins_csv = "
+      "\"p.csv\"\n[[schema.extra]]\nname = \"board_id\"\ntype = \"u64\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->enrich.categories().key_field, JoinKeyField::kExtra);
+  EXPECT_EQ(c->enrich.categories().key_extra, 0U);
+  EXPECT_TRUE(c->sink.join_columns.empty());
+  // Without key_field: pin_id.
+  c = parse("[enrich.categories]\npins_csv = \"p.csv\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->enrich.categories().key_field, JoinKeyField::kPinId);
 }
 
 }  // namespace

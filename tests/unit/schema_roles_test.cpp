@@ -1,0 +1,228 @@
+// Dropped fixed columns ([schema.fields.<column>] drop = true) and the roles ([schema.roles] ip and
+// event_time, a join's key_field): what the parser reads, what the encoder and the DDL write, which
+// columns the lookups read, and the config errors, each naming the key and the fix.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config_test_util.h"
+#include "host/category_table.h"
+#include "host/event_parser.h"
+#include "host/geo_table.h"
+#include "host/row_encoder.h"
+#include "kernels/backend.h"
+#include "pipeline/config.h"
+#include "pipeline/enrich_stage.h"
+#include "pipeline/load_job.h"
+#include "pipeline/memsql_sink.h"
+
+namespace enrichd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string part;
+  std::istringstream in(s);
+  while (std::getline(in, part, sep)) out.push_back(part);
+  return out;
+}
+
+const std::string kHead =
+    testing_util::kSourceAndSink + "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n[schema]\n";
+
+Result<Config> parse(const std::string& schema) {
+  return parse_config(kHead + schema, "/base");
+}
+
+std::string error_of(const std::string& schema) {
+  return testing_util::refusal_of(parse(schema), schema);
+}
+
+// ua, user_id and app dropped: events without them parse, and a value of the wrong type there is not read.
+EventSchema schema_without_user_app_ua() {
+  EventSchema s = default_event_schema();
+  s[SchemaColumn::kUserId].drop = true;
+  s[SchemaColumn::kApp].drop = true;
+  s[SchemaColumn::kUa].drop = true;
+  return s;
+}
+
+TEST(DroppedColumns, AreNotReadNorRequired) {
+  const EventSchema schema = schema_without_user_app_ua();
+  ASSERT_TRUE(check_event_schema(schema));
+  RawBatch raw;
+  raw.add(R"({"event_id":1,"ts":5,"pin_id":7,"action":"click","ip":"1.2.3.4"})", {0, 0});
+  raw.add(R"({"event_id":2,"ts":6,"pin_id":8,"action":"save","ip":"::1","user_id":"x","ua":{"a":[1]}})",
+          {0, 1});
+  raw.add(R"({"event_id":3,"ts":6,"action":"save","ip":"::1"})", {0, 2});  // pin_id is still required
+  EventBatch batch;
+  std::vector<DeadLetter> dead;
+  EventParser parser(ParserOptions{.schema = schema});
+  parser.parse(raw, batch, dead);
+  ASSERT_EQ(batch.size(), 2U);
+  EXPECT_EQ(batch.pin_id[1], 8U);
+  EXPECT_EQ(batch.user_id[1], 0U);  // the default stands in, never the event's value
+  EXPECT_EQ(batch.ua[1], "");
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].reason, DeadLetterReason::kMissingField);
+  EXPECT_EQ(dead[0].field, "pin_id");
+}
+
+TEST(DroppedColumns, AreLeftOutOfTheRowsAndTheTable) {
+  EventBatch b;
+  b.event_id = {1};
+  b.ts_ms = {1700000000123};
+  b.user_id = {42};
+  b.pin_id = {7};
+  b.action.push_back("click");
+  b.ip = {*parse_ip("1.2.3.4")};
+  b.app.push_back("ios");
+  b.ua.push_back("UA");
+  b.geo_record = {kNoRecord};
+  b.category_id = {kNoRecord};
+  b.select_all();
+  const uint32_t dropped = 1U << static_cast<uint32_t>(SchemaColumn::kEventId) |
+                           1U << static_cast<uint32_t>(SchemaColumn::kUserId) |
+                           1U << static_cast<uint32_t>(SchemaColumn::kUa);
+  std::string all, some;
+  encode_rows(b, GeoTable(), CategoryTable(), all);
+  encode_rows(b, GeoTable(), CategoryTable(), some, {}, RowLayout{.dropped_columns = dropped});
+  const std::vector<std::string> all_fields = split(all.substr(0, all.size() - 1), '\t');
+  const std::vector<std::string> some_fields = split(some.substr(0, some.size() - 1), '\t');
+  ASSERT_EQ(all_fields.size(), kOutputColumns.size());
+  ASSERT_EQ(some_fields.size(), kOutputColumns.size() - 3);
+  EXPECT_EQ(std::vector<std::string>(some_fields.begin(), some_fields.begin() + 5),
+            (std::vector<std::string>{"2023-11-14 22:13:20.123", "7", "click", "1.2.3.4", "ios"}));
+  // The geo and category fields follow unchanged.
+  EXPECT_EQ(std::vector<std::string>(some_fields.begin() + 5, some_fields.end()),
+            std::vector<std::string>(all_fields.begin() + 8, all_fields.end()));
+
+  SinkConfig config;
+  config.dropped_columns = dropped;
+  const std::string mysql = create_table_sql("ev", config);
+  EXPECT_THAT(mysql, Not(HasSubstr("`event_id`")));
+  EXPECT_THAT(mysql, Not(HasSubstr("`user_id`")));
+  EXPECT_THAT(mysql, Not(HasSubstr("`ua`")));
+  EXPECT_THAT(mysql, HasSubstr("(\n  `ts` DATETIME(3) NOT NULL,\n  `pin_id`"));
+  EXPECT_THAT(mysql, HasSubstr("`category` VARCHAR(128) NULL,\n  KEY (`ts`)\n)"));
+  config.dialect = SqlDialect::kSingleStore;
+  EXPECT_THAT(create_table_sql("ev", config), HasSubstr("  SORT KEY (`ts`),\n  SHARD KEY ()\n)"));
+  // Without ts there is no time key; the last column ends the list.
+  config.dropped_columns |= 1U << static_cast<uint32_t>(SchemaColumn::kTs);
+  EXPECT_THAT(create_table_sql("ev", config), HasSubstr("`category` VARCHAR(128) NULL,\n  SHARD KEY ()\n)"));
+  config.dialect = SqlDialect::kMysql;
+  EXPECT_THAT(create_table_sql("ev", config),
+              HasSubstr("`category` VARCHAR(128) NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"));
+}
+
+TEST(DroppedColumns, Config) {
+  auto c = parse("[schema.fields.ua]\ndrop = true\n[schema.fields.user_id]\ndrop = true\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.fields[SchemaColumn::kUa].drop);
+  EXPECT_EQ(c->sink.dropped_columns, 1U << static_cast<uint32_t>(SchemaColumn::kUa) |
+                                         1U << static_cast<uint32_t>(SchemaColumn::kUserId));
+  EXPECT_EQ(c->sink.row_layout().dropped_columns, c->sink.dropped_columns);
+  // A dropped column's name is free for an extra column (another type, say).
+  c = parse(
+      "[schema.fields.user_id]\ndrop = true\n[[schema.extra]]\nname = \"user_id\"\ntype = \"string\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->schema.fields.extra[0].name, "user_id");
+
+  EXPECT_THAT(error_of("[schema.fields.ua]\ndrop = true\npath = \"x\"\n"),
+              HasSubstr("'schema.fields.ua.path' is set with drop = true, which leaves the column out"));
+  EXPECT_THAT(error_of("[schema.fields.ua]\ndrop = 1\n"), HasSubstr("'schema.fields.ua.drop'"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"user_id\"\ntype = \"string\"\n"),
+              HasSubstr("a column enrichd writes already: pick another name, or add [schema.fields.user_id] "
+                        "drop = true to replace it"));
+  // Rules and joins on a dropped column.
+  EXPECT_THAT(error_of("[schema.fields.ua]\ndrop = true\n[filter]\nrequire = [\"ua\"]\n"),
+              HasSubstr("names 'ua', which is no column (dropped: [schema.fields.ua] drop = true)"));
+  EXPECT_THAT(error_of("[schema.fields.pin_id]\ndrop = true\n"),
+              HasSubstr("'enrich.category_csv' is 'pin_id', which [schema.fields.pin_id] drop = true leaves "
+                        "out: key the join on another column, or keep pin_id"));
+  EXPECT_THAT(error_of("[schema.fields.ip]\ndrop = true\n"),
+              HasSubstr("config key 'schema.roles.ip' is needed: the geo lookup reads an IP address, and "
+                        "[schema.fields.ip] is dropped"));
+}
+
+TEST(Roles, DefaultsAndErrors) {
+  auto c = parse("");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->schema.roles.ip.column, "ip");
+  EXPECT_FALSE(c->schema.roles.ip.is_extra);
+  EXPECT_EQ(c->schema.roles.event_time.column, "ts");
+  // No event time: ts dropped, or named "".
+  c = parse("[schema.fields.ts]\ndrop = true\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.roles.event_time.none());
+  c = parse("[schema.roles]\nevent_time = \"\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.roles.event_time.none());
+
+  EXPECT_THAT(error_of("[schema.roles]\nip = \"ua\"\n"),
+              HasSubstr("'schema.roles.ip' is 'ua', which is no column: name ip or a [[schema.extra]] column "
+                        "of type ip"));
+  EXPECT_THAT(error_of("[schema.roles]\nevent_time = \"ts2\"\n"),
+              HasSubstr("'schema.roles.event_time' is 'ts2', which is no column: name ts or a "
+                        "[[schema.extra]] column of type timestamp"));
+  EXPECT_THAT(
+      error_of("[schema.fields.ts]\ndrop = true\n[schema.roles]\nevent_time = \"ts\"\n"),
+      HasSubstr("'schema.roles.event_time' is 'ts', which [schema.fields.ts] drop = true leaves out"));
+  EXPECT_THAT(
+      error_of("[[schema.extra]]\nname = \"client\"\ntype = \"string\"\n[schema.roles]\nip = \"client\"\n"),
+      HasSubstr("'schema.roles.ip' is 'client', a [[schema.extra]] column of type string: it must be "
+                "of type ip"));
+  EXPECT_THAT(error_of("[schema.roles]\nip = \"\"\n"), HasSubstr("'schema.roles.ip' is needed"));
+  EXPECT_THAT(error_of("[schema.roles]\ngeo = \"ip\"\n"), HasSubstr("'schema.roles.geo' is unknown"));
+  EXPECT_THAT(error_of("roles = 1\n"), HasSubstr("'schema.roles' must be a table"));
+}
+
+// The enrich stage reads the category join's key from the column its key_field names.
+TEST(Roles, TheCategoryJoinReadsItsKeyColumn) {
+  auto backend = make_backend("scalar");
+  ASSERT_TRUE(backend) << backend.status().message();
+  auto geo = GeoTable::build({{*parse_ip("1.0.0.0"), *parse_ip("1.0.0.255"), 0, 1}},
+                             {GeoRecord{"AU", "", "", 0, 0, false, "", ""}});
+  ASSERT_TRUE(geo) << geo.status().message();
+  CategoryTable categories;
+  ASSERT_TRUE(categories.insert(10, 1).is_ok());  // a pin id
+  ASSERT_TRUE(categories.insert(20, 2).is_ok());  // a user id
+  EventBatch b;
+  b.pin_id = {10, 10, 10};
+  b.user_id = {20, 21, 20};
+  b.event_id = {1, 2, 3};
+  b.ip = {*parse_ip("1.0.0.1"), *parse_ip("9.9.9.9"), *parse_ip("1.0.0.2")};
+  b.geo_record.assign(3, kNoRecord);
+  b.category_id.assign(3, kNoRecord);
+  b.selected = {0, 1};  // row 2 filtered out
+  EnrichStage stage(**backend, *geo, categories);
+  ASSERT_TRUE(stage.apply(b));
+  EXPECT_EQ(b.category_id, (std::vector<uint32_t>{1, 1, kNoRecord}));
+  EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));
+  JoinConfig by_user;
+  by_user.key_field = JoinKeyField::kUserId;
+  by_user.key_column = "user_id";
+  stage.set_columns(ColumnRole{"ip"}, by_user);
+  ASSERT_TRUE(stage.apply(b));
+  EXPECT_EQ(b.category_id, (std::vector<uint32_t>{2, kNoRecord, kNoRecord}));
+  EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));
+}
+
+TEST(Roles, NewestEventTimeOfTheSelectedRows) {
+  EventBatch b;
+  b.ts_ms = {5, 9, 7};
+  b.selected = {0, 2};
+  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{"ts"}), 7);
+  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{}), -1);
+  b.selected.clear();
+  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{"ts"}), -1);
+}
+
+}  // namespace
+}  // namespace enrichd
