@@ -58,6 +58,8 @@ using JoinTables = std::span<const CategoryTable* const>;
 struct EnumCodeColumns {
   bool action = false;
   bool app = false;
+  // Bit j: the enum extra column EventBatch::extra[j] is written as its code (ExtraColumn::bits).
+  uint64_t extra = 0;
 };
 
 // Appends one line per selected row of `batch`.
@@ -73,6 +75,9 @@ inline constexpr std::string_view kJoinNameType = "VARCHAR(128) NULL";
 
 // The output column of a pass-through column ([[schema.extra]]), written after the joins' columns, in
 // the schema's order (EventBatch::extra); NULL where the event had no value and the column no default.
+// An enum column's type follows its store (pipeline/enum_columns.h enum_column_type); this is its text
+// store's: VARCHAR(255), one length byte a row like VARCHAR(64), and room for every value an ENUM member
+// can be, so that a table can move between the text and enum stores without cutting a value.
 constexpr std::string_view extra_column_type(ExtraType type) {
   switch (type) {
     case ExtraType::kU64:
@@ -83,6 +88,12 @@ constexpr std::string_view extra_column_type(ExtraType type) {
       return "DOUBLE NULL";
     case ExtraType::kString:
       return "TEXT NULL";
+    case ExtraType::kIp:
+      return "VARCHAR(45) NULL";  // as the fixed ip column
+    case ExtraType::kTimestamp:
+      return "DATETIME(3) NULL";
+    case ExtraType::kEnum:
+      return "VARCHAR(255) NULL";
   }
   return "TEXT NULL";
 }

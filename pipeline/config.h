@@ -141,6 +141,9 @@ enum class SqlDialect { kMysql, kSingleStore };
 struct EnumColumnStore {
   EnumStore store = EnumStore::kText;
   std::vector<std::string> values;
+  // An enum [[schema.extra]] column rather than action or app: NULL where absent, and its text store is
+  // extra_column_type(ExtraType::kEnum).
+  bool pass_through = false;
 };
 
 struct SinkConfig {
@@ -170,7 +173,13 @@ struct SinkConfig {
   }
   // The enum columns the encoder writes as codes.
   EnumCodeColumns enum_code_columns() const {
-    return {action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode};
+    EnumCodeColumns codes{action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode};
+    for (size_t j = 0; j < extra_columns.size(); ++j) {
+      if (extra_columns[j].type == ExtraType::kEnum && extra_columns[j].store == EnumStore::kCode) {
+        codes.extra |= uint64_t{1} << j;
+      }
+    }
+    return codes;
   }
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.

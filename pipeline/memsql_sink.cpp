@@ -43,7 +43,8 @@ std::vector<Column> row_table_columns(const SinkConfig& config) {
     out.push_back({c, std::string(kJoinNameType)});
   }
   for (const ExtraField& e : config.extra_columns) {
-    out.push_back({e.name, std::string(extra_column_type(e.type))});
+    out.push_back({e.name, e.type == ExtraType::kEnum ? enum_column_type(enum_store_of(e))
+                                                      : std::string(extra_column_type(e.type))});
   }
   return out;
 }
@@ -192,9 +193,19 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
     if (row == rows->end()) {
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
     }
+    if (!row_table) continue;
     for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
-      if (!row_table || col != column_name(column)) continue;
+      if (col != column_name(column)) continue;
       if (Status s = check_enum_column(table, column, config_.enum_store(column), (*row)[1], (*row)[2]); !s) {
+        return s;
+      }
+    }
+    for (size_t i = 0; i < config_.extra_columns.size(); ++i) {
+      const ExtraField& e = config_.extra_columns[i];
+      if (e.type != ExtraType::kEnum || col != e.name) continue;
+      if (Status s = check_enum_column(table, e.name, fmt::format("schema.extra[{}]", i), enum_store_of(e),
+                                       (*row)[1], (*row)[2]);
+          !s) {
         return s;
       }
     }
