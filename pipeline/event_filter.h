@@ -10,11 +10,11 @@
 // A NULL extra has no value: it fails a range and an include list, and passes an exclude list (add the
 // column to filter.require to drop NULLs there too). An f64 NaN fails every range.
 //
-// On a column with an enum dictionary ([schema.fields.<column>] values, an enum extra column) a list is resolved once, here, into
-// a table indexed by code, so a row costs one load and no string compare. A listed value must then be in
-// the dictionary (else a config error: it could only be a typo, or a value the dictionary should name).
-// Kept unknown values (code kUnknownEnumCode) are thus in no list: an include list drops them, an exclude
-// list keeps them, as comparing their strings would.
+// On a column with an enum dictionary ([schema.fields.<column>] values, an enum extra column) a list is
+// resolved once, here, into a table indexed by code, so a row costs one load and no string compare. A
+// listed value must then be in the dictionary (else a config error: it could only be a typo, or a value
+// the dictionary should name). Kept unknown values (code kUnknownEnumCode) are thus in no list: an include
+// list drops them, an exclude list keeps them, as comparing their strings would.
 #pragma once
 
 #include <cstdint>
