@@ -77,14 +77,17 @@ class StringColumn {
 // A pass-through column ([[schema.extra]]): the values of one type, indexed like the input columns.
 struct ExtraColumn {
   ExtraType type = ExtraType::kString;
-  std::vector<uint64_t> bits;    // u64, i64 (two's complement) or f64 (bit pattern); 0 for strings
-  StringColumn str;              // strings ("" for the numeric types)
+  // u64, i64 (two's complement), f64 (bit pattern), timestamp (epoch milliseconds in [0, kMaxTimestampMs],
+  // as int64_t), enum (the code: the index in the dictionary, kUnknownEnumCode for a kept unknown value);
+  // 0 for strings and IPs.
+  std::vector<uint64_t> bits;
+  StringColumn str;              // string, enum ("" for the other types)
+  std::vector<IpAddress> ip;     // ip only (IpAddress{} where NULL); empty for the other types
   std::vector<uint8_t> present;  // 0: NULL
-  std::vector<IpAddress> ip;     // ip columns only, one per row (IpAddress{} where NULL); else empty
   void clear() {
-    ip.clear();
     bits.clear();
     str.clear();
+    ip.clear();
     present.clear();
   }
 };

@@ -47,6 +47,7 @@ struct ParsedEvent {
   uint64_t extra_seen = 0;
   std::vector<uint64_t> extra_bits;
   std::vector<std::string_view> extra_str;
+  std::vector<IpAddress> extra_ip;  // ip columns: the address of extra_str
 };
 
 struct Failure {
@@ -214,7 +215,7 @@ struct PathNode {
 
 // The schema resolved once: the path tree, and per column what a failure names and how a value is read.
 struct CompiledSchema {
-  explicit CompiledSchema(const EventSchema& s) : schema(s) {
+  CompiledSchema(const EventSchema& s, EpochUnit ts_unit) : schema(s) {
     nodes.emplace_back();
     // Columns kColumns.. are the pass-through columns.
     for (size_t c = 0; c < kColumns + schema.extra.size(); ++c) {
@@ -267,6 +268,15 @@ struct CompiledSchema {
         dictionary[c].emplace(std::string_view(f.values[i]), static_cast<uint16_t>(i));
       }
     }
+    extra_dictionary.resize(schema.extra.size());
+    for (size_t i = 0; i < schema.extra.size(); ++i) {
+      const ExtraField& e = schema.extra[i];
+      extra_unit.push_back(e.unit.value_or(ts_unit));
+      if (e.type == ExtraType::kIp || e.type == ExtraType::kEnum) extra_checked.push_back(i);
+      for (size_t code = 0; code < e.values.size(); ++code) {
+        extra_dictionary[i].emplace(std::string_view(e.values[code]), static_cast<uint16_t>(code));
+      }
+    }
   }
   CompiledSchema(const CompiledSchema&) = delete;
   CompiledSchema& operator=(const CompiledSchema&) = delete;
@@ -281,6 +291,11 @@ struct CompiledSchema {
   uint64_t extra_required = 0;
   bool has_dictionary = false;
   std::array<std::unordered_map<std::string_view, uint16_t>, kColumns> dictionary;
+  // Per extra column: the unit of its timestamps, and its enum dictionary (empty for other types).
+  std::vector<EpochUnit> extra_unit;
+  std::vector<std::unordered_map<std::string_view, uint16_t>> extra_dictionary;
+  // The extra columns whose text is checked once the event is read (ip, enum), in schema order.
+  std::vector<size_t> extra_checked;
 };
 
 // Reads one column's value and marks it seen; null in a field that is not required means absent.
@@ -313,8 +328,9 @@ error_code number_from_string(od::value v, T& out) {
   return ec == std::errc() && ptr == end && !text.empty() ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
 }
 
-// Reads a pass-through column's value (null: absent, or a wrong type where it is required).
-error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& ev) {
+// Reads a pass-through column's value (null: absent, or a wrong type where it is required). The text of ip
+// and enum columns is checked after the event is read (check_extra_text), as the fixed ip's and action's is.
+error_code read_extra(od::value v, size_t i, const ExtraField& f, EpochUnit unit, ParsedEvent& ev) {
   if (!f.required) {
     bool null = false;
     if (auto e = v.is_null().get(null)) return e;
@@ -345,8 +361,18 @@ error_code read_extra(od::value v, size_t i, const ExtraField& f, ParsedEvent& e
       break;
     }
     case ExtraType::kString:
+    case ExtraType::kIp:
+    case ExtraType::kEnum:
       e = read_string(v, ev.extra_str[i]);
       break;
+    case ExtraType::kTimestamp: {
+      int64_t ms = 0;
+      e = read_timestamp(v, unit, ms);
+      // Outside what DATETIME holds: a wrong type, as for ts.
+      if (!e && (ms < 0 || ms > kMaxTimestampMs)) e = simdjson::NUMBER_OUT_OF_RANGE;
+      ev.extra_bits[i] = static_cast<uint64_t>(ms);
+      break;
+    }
   }
   if (!e) ev.extra_seen |= uint64_t{1} << i;
   return e;
@@ -382,7 +408,9 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
       const auto column = static_cast<size_t>(child->column);
       if (kExtra && column >= kColumns) {
         const size_t i = column - kColumns;
-        if (auto e = read_extra(v, i, cs.schema.extra[i], ev)) return value_failure(e, cs.extra_path(i));
+        if (auto e = read_extra(v, i, cs.schema.extra[i], cs.extra_unit[i], ev)) {
+          return value_failure(e, cs.extra_path(i));
+        }
         continue;
       }
       if (auto e = read_column(v, column, child->read, unit, ev)) {
@@ -413,6 +441,31 @@ std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column
     code = it->second;
   } else if (cs.field(column).unknown == EnumUnknown::kDeadLetter) {
     return Failure{DeadLetterReason::kUnknownValue, cs.path(column)};
+  }
+  return std::nullopt;
+}
+
+// The ip and enum extra columns read: the address parsed, the value looked up in the dictionary.
+std::optional<Failure> check_extra_text(const CompiledSchema& cs, ParsedEvent& ev) {
+  for (const size_t i : cs.extra_checked) {
+    if (((ev.extra_seen >> i) & 1) == 0) continue;
+    const ExtraField& f = cs.schema.extra[i];
+    if (f.type == ExtraType::kIp) {
+      // The text lies in the message (followed by its padding) or in simdjson's padded string buffer.
+      if (!parse_ip_padded(ev.extra_str[i], ev.extra_ip[i])) {
+        return Failure{DeadLetterReason::kBadIp, cs.extra_path(i)};
+      }
+      continue;
+    }
+    const auto& dict = cs.extra_dictionary[i];
+    const auto it = dict.find(ev.extra_str[i]);
+    if (it != dict.end()) {
+      ev.extra_bits[i] = it->second;
+    } else if (f.unknown == EnumUnknown::kDeadLetter) {
+      return Failure{DeadLetterReason::kUnknownValue, cs.extra_path(i)};
+    } else {
+      ev.extra_bits[i] = kUnknownEnumCode;
+    }
   }
   return std::nullopt;
 }
@@ -480,6 +533,7 @@ template <bool kExtra>
     if (auto failure = encode_enum(cs, SchemaColumn::kApp, ev.str[col(SchemaColumn::kApp)], ev.app_code))
       return failure;
   }
+  if (kExtra && !cs.extra_checked.empty()) return check_extra_text(cs, ev);
   return std::nullopt;
 }
 
@@ -496,14 +550,14 @@ bool is_invalid_json(simdjson::dom::parser& dom, std::string_view payload) {
 }  // namespace
 
 struct EventParser::Impl {
-  explicit Impl(const EventSchema& s) : schema(s) {}
+  explicit Impl(const ParserOptions& options) : schema(options.schema, options.ts_unit) {}
   CompiledSchema schema;
   od::parser parser;
   simdjson::dom::parser dom;  // validation of failed messages only
 };
 
 EventParser::EventParser(ParserOptions options)
-    : options_(std::move(options)), impl_(std::make_unique<Impl>(options_.schema)) {}
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {}
 EventParser::~EventParser() = default;
 
 void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLetter>& dead_letters) {
@@ -516,6 +570,7 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
   const std::vector<ExtraField>& extra = impl_->schema.schema.extra;
   ev.extra_bits.resize(extra.size());
   ev.extra_str.resize(extra.size());
+  ev.extra_ip.resize(extra.size());
   if (out.extra.size() != extra.size()) {
     out.extra.resize(extra.size());
     for (size_t j = 0; j < extra.size(); ++j) out.extra[j].type = extra[j].type;
@@ -560,7 +615,12 @@ void EventParser::parse(const RawBatch& raw, EventBatch& out, std::vector<DeadLe
       const bool seen = (ev.extra_seen >> j) & 1;
       column.present.push_back(seen || extra[j].has_default);
       column.bits.push_back(seen ? ev.extra_bits[j] : extra[j].default_bits);
-      column.str.push_back(seen ? ev.extra_str[j] : std::string_view(extra[j].default_string));
+      // An ip column keeps only the address.
+      column.str.push_back(column.type == ExtraType::kIp ? std::string_view()
+                           : seen                        ? ev.extra_str[j]
+                                                         : std::string_view(extra[j].default_string));
+      // default_ip is IpAddress{} where there is no default.
+      if (column.type == ExtraType::kIp) column.ip.push_back(seen ? ev.extra_ip[j] : extra[j].default_ip);
     }
   }
   // Only the rows added here are selected and reset; rows already in `out` keep their state.

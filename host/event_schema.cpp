@@ -43,9 +43,41 @@ std::string_view to_string(ExtraType type) {
       return "f64";
     case ExtraType::kString:
       return "string";
+    case ExtraType::kIp:
+      return "ip";
+    case ExtraType::kTimestamp:
+      return "timestamp";
+    case ExtraType::kEnum:
+      return "enum";
   }
   return "?";
 }
+
+namespace {
+
+// The dictionary and store of an enum column (action, app, an enum extra column).
+Status check_dictionary(std::string_view name, const std::vector<std::string>& values, EnumUnknown unknown,
+                        EnumStore store) {
+  if (values.size() > kMaxEnumValues) {
+    return Status::errorf("column '{}': {} enum values, at most {}", name, values.size(), kMaxEnumValues);
+  }
+  std::set<std::string_view> seen;
+  for (const std::string& v : values) {
+    if (!seen.insert(v).second)
+      return Status::errorf("column '{}': enum value '{}' is listed twice", name, v);
+  }
+  // The encoder writes every code of a "code" column and the database refuses a value outside an ENUM:
+  // neither can hold a kept unknown value.
+  if (store != EnumStore::kText && (values.empty() || unknown != EnumUnknown::kDeadLetter)) {
+    return Status::errorf(
+        "column '{}': store {} needs an enum dictionary (values) with unknown values "
+        "dead-lettered",
+        name, to_string(store));
+  }
+  return Status::ok();
+}
+
+}  // namespace
 
 EventSchema default_event_schema() {
   EventSchema s;
@@ -71,29 +103,10 @@ Status check_event_schema(const EventSchema& schema) {
       return Status::errorf(
           "column '{}': from_string applies only to u64 columns (event_id, user_id, pin_id)", name);
     }
-    if (!f.values.empty()) {
-      if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
-        return Status::errorf("column '{}': an enum dictionary (values) applies only to action and app",
-                              name);
-      }
-      if (f.values.size() > kMaxEnumValues) {
-        return Status::errorf("column '{}': {} enum values, at most {}", name, f.values.size(),
-                              kMaxEnumValues);
-      }
-      std::set<std::string_view> seen;
-      for (const std::string& v : f.values) {
-        if (!seen.insert(v).second)
-          return Status::errorf("column '{}': enum value '{}' is listed twice", name, v);
-      }
+    if (!f.values.empty() && column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+      return Status::errorf("column '{}': an enum dictionary (values) applies only to action and app", name);
     }
-    // The encoder writes every code of a "code" column and the database refuses a value outside an ENUM:
-    // neither can hold a kept unknown value.
-    if (f.store != EnumStore::kText && (f.values.empty() || f.unknown != EnumUnknown::kDeadLetter)) {
-      return Status::errorf(
-          "column '{}': store {} needs an enum dictionary (values) with unknown values "
-          "dead-lettered",
-          name, to_string(f.store));
-    }
+    if (Status s = check_dictionary(name, f.values, f.unknown, f.store); !s) return s;
   }
   if (schema.extra.size() > kMaxExtraFields) {
     return Status::errorf("{} extra columns, at most {}", schema.extra.size(), kMaxExtraFields);
@@ -109,9 +122,21 @@ Status check_event_schema(const EventSchema& schema) {
       return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", e.name,
                             e.path);
     }
-    if (e.from_string && e.type == ExtraType::kString) {
-      return Status::errorf("column '{}': from_string applies only to numeric columns", e.name);
+    const bool numeric = e.type == ExtraType::kU64 || e.type == ExtraType::kI64 || e.type == ExtraType::kF64;
+    if (e.from_string && !numeric) {
+      return Status::errorf("column '{}': from_string applies only to u64, i64 and f64 columns", e.name);
     }
+    if (e.type == ExtraType::kEnum && e.values.empty()) {
+      return Status::errorf("column '{}': an enum column needs a dictionary (values)", e.name);
+    }
+    if (e.type != ExtraType::kEnum && (!e.values.empty() || e.store != EnumStore::kText)) {
+      return Status::errorf("column '{}': a dictionary (values) or store applies only to enum columns",
+                            e.name);
+    }
+    if (e.unit && e.type != ExtraType::kTimestamp) {
+      return Status::errorf("column '{}': a unit applies only to timestamp columns", e.name);
+    }
+    if (Status s = check_dictionary(e.name, e.values, e.unknown, e.store); !s) return s;
     paths.emplace_back(e.name, e.path);
   }
   for (size_t i = 0; i < paths.size(); ++i) {

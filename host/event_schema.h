@@ -14,6 +14,7 @@
 
 #include "host/ip_address.h"
 #include "host/status.h"
+#include "host/timestamp.h"
 
 namespace enrichd {
 
@@ -86,8 +87,9 @@ struct FieldSchema {
 };
 
 // A pass-through column: a value read from the event and written to an output column of its own (after
-// the fixed columns and the joins' columns), NULL where absent without a default.
-enum class ExtraType : uint8_t { kU64, kI64, kF64, kString };
+// the fixed columns and the joins' columns), NULL where absent without a default. kIp, kTimestamp and kEnum
+// read their values as the fixed columns ip, ts and action/app do.
+enum class ExtraType : uint8_t { kU64, kI64, kF64, kString, kIp, kTimestamp, kEnum };
 std::string_view to_string(ExtraType type);
 
 struct ExtraField {
@@ -95,10 +97,21 @@ struct ExtraField {
   std::string path;  // as FieldSchema::path
   ExtraType type = ExtraType::kString;
   bool required = false;
-  bool from_string = false;   // numeric types: also accept the number as a JSON string ("-1.5")
-  bool has_default = false;   // absent or null: this value, else NULL
-  uint64_t default_bits = 0;  // u64, i64 (two's complement) or f64 (bit pattern)
-  std::string default_string;
+  bool from_string = false;  // u64, i64, f64: also accept the number as a JSON string ("-1.5")
+  bool has_default = false;  // absent or null: this value, else NULL
+  // u64, i64 (two's complement), f64 (bit pattern), timestamp (epoch milliseconds), enum (the default's
+  // code, kUnknownEnumCode when it is not in the dictionary).
+  uint64_t default_bits = 0;
+  std::string default_string;  // string, enum
+  IpAddress default_ip;        // ip
+  // timestamp: the unit of numbers and strings of digits; unset, the schema's (ParserOptions::ts_unit,
+  // [schema] ts_unit). RFC 3339 strings are always read.
+  std::optional<EpochUnit> unit;
+  // enum: the dictionary (codes are indexes into it), what an unknown value does, and how the table
+  // stores the column, as FieldSchema's for action and app.
+  std::vector<std::string> values;
+  EnumUnknown unknown = EnumUnknown::kKeep;
+  EnumStore store = EnumStore::kText;
 };
 
 // The most pass-through columns a schema may add.
@@ -123,9 +136,10 @@ EventSchema default_event_schema();
 
 // Checks what the parser relies on: at most kMaxExtraFields extra columns, every path (of a column not
 // dropped) is non-empty with no empty segment, no two columns share a name or a path, no path runs through
-// another column's value, dictionaries only on action and app, without duplicates and at most kMaxEnumValues
-// long, a store other than text only with a dictionary whose unknown values are dead-lettered, from_string
-// only on u64 columns. The message names the column(s).
+// another column's value, dictionaries only on action, app and enum extra columns, without duplicates and at
+// most kMaxEnumValues long, a store other than text only with a dictionary whose unknown values are
+// dead-lettered, from_string only on u64 columns (and u64/i64/f64 extra columns), every enum extra column
+// with a dictionary, a unit only on timestamp extra columns. The message names the column(s).
 Status check_event_schema(const EventSchema& schema);
 
 }  // namespace enrichd

@@ -217,7 +217,8 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
         append_escaped(out, joins[j]->name(id));
       }
     }
-    for (const ExtraColumn& column : b.extra) {
+    for (size_t j = 0; j < b.extra.size(); ++j) {
+      const ExtraColumn& column = b.extra[j];
       append_tab(out);
       if (!column.present[i]) {
         append_null(out);
@@ -235,6 +236,21 @@ void encode_row(const EventBatch& b, uint32_t i, const GeoTable& geo, const Cate
           break;
         case ExtraType::kString:
           append_escaped(out, column.str[i]);
+          break;
+        case ExtraType::kIp: {
+          char text[kMaxIpText];
+          out.append(text, format_ip_to(column.ip[i], text));
+          break;
+        }
+        case ExtraType::kTimestamp:
+          append_datetime_ms(out, static_cast<int64_t>(column.bits[i]));
+          break;
+        case ExtraType::kEnum:
+          if ((layout.extra_code >> j) & 1) {
+            append_number(out, column.bits[i]);
+          } else {
+            append_escaped(out, column.str[i]);
+          }
           break;
       }
     }

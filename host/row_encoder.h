@@ -53,13 +53,15 @@ void append_datetime_ms(std::string& out, int64_t epoch_ms);
 using JoinTables = std::span<const CategoryTable* const>;
 
 // How a row is laid out beyond the batch itself: the enum columns written as their code (EnumStore::kCode:
-// the value's index in the dictionary, from EventBatch::action_code / app_code) instead of their text —
-// such a column's codes must be in the batch, none of them kUnknownEnumCode (check_event_schema makes sure
-// of both) — and the fixed columns left out ([schema.fields.<column>] drop = true).
+// the value's index in the dictionary, from EventBatch::action_code / app_code, or an enum extra column's
+// ExtraColumn::bits) instead of their text — such a column's codes must be in the batch, none of them
+// kUnknownEnumCode (check_event_schema makes sure of both) — and the fixed columns left out
+// ([schema.fields.<column>] drop = true).
 struct RowLayout {
   bool action_code = false;
   bool app_code = false;
   uint32_t dropped_columns = 0;  // bit (1 << SchemaColumn) per fixed column not written
+  uint64_t extra_code = 0;       // bit j: the enum extra column EventBatch::extra[j] is written as its code
 };
 
 // Appends one line per selected row of `batch`.
@@ -75,6 +77,9 @@ inline constexpr std::string_view kJoinNameType = "VARCHAR(128) NULL";
 
 // The output column of a pass-through column ([[schema.extra]]), written after the joins' columns, in
 // the schema's order (EventBatch::extra); NULL where the event had no value and the column no default.
+// An enum column's type follows its store (pipeline/enum_columns.h enum_column_type); this is its text
+// store's: VARCHAR(255), one length byte a row like VARCHAR(64), and room for every value an ENUM member
+// can be, so that a table can move between the text and enum stores without cutting a value.
 constexpr std::string_view extra_column_type(ExtraType type) {
   switch (type) {
     case ExtraType::kU64:
@@ -85,6 +90,12 @@ constexpr std::string_view extra_column_type(ExtraType type) {
       return "DOUBLE NULL";
     case ExtraType::kString:
       return "TEXT NULL";
+    case ExtraType::kIp:
+      return "VARCHAR(45) NULL";  // as the fixed ip column
+    case ExtraType::kTimestamp:
+      return "DATETIME(3) NULL";
+    case ExtraType::kEnum:
+      return "VARCHAR(255) NULL";
   }
   return "TEXT NULL";
 }

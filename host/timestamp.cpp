@@ -54,6 +54,20 @@ std::optional<EpochUnit> parse_epoch_unit(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view to_string(EpochUnit unit) {
+  switch (unit) {
+    case EpochUnit::kSeconds:
+      return "s";
+    case EpochUnit::kMilliseconds:
+      return "ms";
+    case EpochUnit::kMicroseconds:
+      return "us";
+    case EpochUnit::kNanoseconds:
+      return "ns";
+  }
+  return "?";
+}
+
 std::optional<int64_t> epoch_to_ms(int64_t value, EpochUnit unit) {
   switch (unit) {
     case EpochUnit::kSeconds:

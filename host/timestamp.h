@@ -12,6 +12,8 @@ enum class EpochUnit { kSeconds, kMilliseconds, kMicroseconds, kNanoseconds };
 
 // "s", "ms", "us" or "ns".
 std::optional<EpochUnit> parse_epoch_unit(std::string_view name);
+// The name parse_epoch_unit reads.
+std::string_view to_string(EpochUnit unit);
 
 // An integer epoch value in `unit` as milliseconds (sub-millisecond parts truncated toward negative
 // infinity); nullopt when it does not fit.

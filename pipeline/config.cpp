@@ -233,42 +233,70 @@ Status read_sink(Section s, SinkConfig& c) {
                           "create_table", "load_retries", "connections", "compression"});
 }
 
-// [schema.fields.<action|app>] store: "text" (the default), "enum" or "code" (host/event_schema.h EnumStore).
-Status read_enum_store(Section& s, SchemaColumn column, FieldSchema& f) {
+// The keys of an enum column (action and app in [schema.fields.<column>], an enum [[schema.extra]] column):
+// values (the dictionary), unknown ("keep" or "dead-letter") and store ("text", "enum" or "code",
+// host/event_schema.h EnumStore). The caller has checked that the column takes them.
+Status read_enum_keys(Section& s, std::vector<std::string>& values, EnumUnknown& unknown_values,
+                      EnumStore& store_kind) {
+  if (s.find("values")) {
+    ENRICHD_CONFIG_TRY(s.get("values", values));
+    if (values.empty())
+      return Status::errorf("config key '{}' must list at least one value", s.key_name("values"));
+    if (values.size() > kMaxEnumValues) {
+      return Status::errorf("config key '{}' lists {} values, at most {}", s.key_name("values"),
+                            values.size(), kMaxEnumValues);
+    }
+    std::set<std::string> seen;
+    for (const std::string& v : values) {
+      if (!seen.insert(v).second) {
+        return Status::errorf("config key '{}' lists '{}' twice: remove one", s.key_name("values"), v);
+      }
+    }
+  }
+  std::string unknown = "keep";
+  ENRICHD_CONFIG_TRY(s.get("unknown", unknown));
+  if (unknown == "keep") {
+    unknown_values = EnumUnknown::kKeep;
+  } else if (unknown == "dead-letter") {
+    unknown_values = EnumUnknown::kDeadLetter;
+  } else {
+    return Status::errorf("config key '{}' is '{}', must be \"keep\" or \"dead-letter\"",
+                          s.key_name("unknown"), unknown);
+  }
+  if (s.find("unknown") && values.empty()) {
+    return Status::errorf("config key '{}' needs a dictionary: add values = [...] to [{}]",
+                          s.key_name("unknown"), s.name());
+  }
   if (!s.find("store")) return Status::ok();
   const std::string key = s.key_name("store");
-  if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
-    return Status::errorf(
-        "config key '{}': a store applies only to the enum columns action and app: remove it", key);
-  }
   std::string store;
   ENRICHD_CONFIG_TRY(s.get("store", store));
   if (store == "text") {
-    f.store = EnumStore::kText;
+    store_kind = EnumStore::kText;
     return Status::ok();
   }
   if (store == "enum") {
-    f.store = EnumStore::kEnum;
+    store_kind = EnumStore::kEnum;
   } else if (store == "code") {
-    f.store = EnumStore::kCode;
+    store_kind = EnumStore::kCode;
   } else {
     return Status::errorf("config key '{}' is '{}', must be \"text\", \"enum\" or \"code\"", key, store);
   }
-  if (f.values.empty()) {
+  if (values.empty()) {
     return Status::errorf("config key '{}' = \"{}\" needs a dictionary: add values = [...] to [{}]", key,
                           store, s.name());
   }
   // A kept unknown value has no code and no place in an ENUM: it would be lost or refused by the database.
-  if (f.unknown != EnumUnknown::kDeadLetter) {
+  if (unknown_values != EnumUnknown::kDeadLetter) {
     return Status::errorf(
         "config key '{}' = \"{}\" needs every value in the dictionary: add unknown = \"dead-letter\" to [{}] "
         "(or store = \"text\" to keep unknown values)",
         key, store, s.name());
   }
-  if (f.store == EnumStore::kEnum) {
+  if (store_kind == EnumStore::kEnum) {
     // The database strips trailing spaces from ENUM members and caps them at 255 characters, so such a
     // value would not read back as itself.
-    for (const std::string& v : f.values) {
+    for (const std::string& v : values) {
       if (!v.empty() && v.back() == ' ') {
         return Status::errorf(
             "config key '{}' = \"enum\": value '{}' of {} ends in a space, which an ENUM drops: use store = "
@@ -361,47 +389,26 @@ Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
         "config key '{}' is required when {} is not required (there is no natural empty {})",
         s.key_name("default"), name, to_string(type));
   }
-  if (s.find("values")) {
-    if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+  if (column != SchemaColumn::kAction && column != SchemaColumn::kApp) {
+    if (s.find("values")) {
       return Status::errorf("config key '{}': enum dictionaries apply only to action and app: remove it",
                             s.key_name("values"));
     }
-    ENRICHD_CONFIG_TRY(s.get("values", f.values));
-    if (f.values.empty())
-      return Status::errorf("config key '{}' must list at least one value", s.key_name("values"));
-    if (f.values.size() > kMaxEnumValues) {
-      return Status::errorf("config key '{}' lists {} values, at most {}", s.key_name("values"),
-                            f.values.size(), kMaxEnumValues);
-    }
-    std::set<std::string> seen;
-    for (const std::string& v : f.values) {
-      if (!seen.insert(v).second) {
-        return Status::errorf("config key '{}' lists '{}' twice: remove one", s.key_name("values"), v);
-      }
+    if (s.find("store")) {
+      return Status::errorf(
+          "config key '{}': a store applies only to the enum columns action and app: remove it",
+          s.key_name("store"));
     }
   }
-  std::string unknown = "keep";
-  ENRICHD_CONFIG_TRY(s.get("unknown", unknown));
-  if (unknown == "keep") {
-    f.unknown = EnumUnknown::kKeep;
-  } else if (unknown == "dead-letter") {
-    f.unknown = EnumUnknown::kDeadLetter;
-  } else {
-    return Status::errorf("config key '{}' is '{}', must be \"keep\" or \"dead-letter\"",
-                          s.key_name("unknown"), unknown);
-  }
-  if (s.find("unknown") && f.values.empty()) {
-    return Status::errorf("config key '{}' needs a dictionary: add values = [...] to [{}]",
-                          s.key_name("unknown"), s.name());
-  }
-  ENRICHD_CONFIG_TRY(read_enum_store(s, column, f));
+  ENRICHD_CONFIG_TRY(read_enum_keys(s, f.values, f.unknown, f.store));
   return s.check_unknown(
       {"drop", "path", "required", "default", "from_string", "values", "unknown", "store"});
 }
 
-// One [[schema.extra]] table: name, path, type, required, default, from_string. `fields` are the fixed
-// columns: a dropped one's name is free.
-Status read_extra(Section s, const EventSchema& fields, ExtraField& e) {
+// One [[schema.extra]] table: name, path, type, required, default, from_string; unit (timestamp); values,
+// unknown and store (enum). `ts_unit` is [schema] ts_unit, a timestamp column's unit unless it has one;
+// `fields` are the fixed columns: a dropped one's name is free.
+Status read_extra(Section s, EpochUnit ts_unit, const EventSchema& fields, ExtraField& e) {
   ENRICHD_CONFIG_TRY(s.get("name", e.name, true));
   e.path = e.name;
   ENRICHD_CONFIG_TRY(s.get("path", e.path));
@@ -444,13 +451,56 @@ Status read_extra(Section s, const EventSchema& fields, ExtraField& e) {
     e.type = ExtraType::kF64;
   } else if (type == "string") {
     e.type = ExtraType::kString;
+  } else if (type == "ip") {
+    e.type = ExtraType::kIp;
+  } else if (type == "timestamp") {
+    e.type = ExtraType::kTimestamp;
+  } else if (type == "enum") {
+    e.type = ExtraType::kEnum;
   } else {
-    return Status::errorf("config key '{}' is '{}', must be \"u64\", \"i64\", \"f64\" or \"string\"",
-                          s.key_name("type"), type);
+    return Status::errorf(
+        "config key '{}' is '{}', must be \"u64\", \"i64\", \"f64\", \"string\", \"ip\", \"timestamp\" or "
+        "\"enum\"",
+        s.key_name("type"), type);
   }
-  if (e.from_string && e.type == ExtraType::kString) {
-    return Status::errorf("config key '{}' applies only to the numeric types u64, i64 and f64: remove it",
-                          s.key_name("from_string"));
+  const bool numeric = e.type == ExtraType::kU64 || e.type == ExtraType::kI64 || e.type == ExtraType::kF64;
+  if (e.from_string && !numeric) {
+    return Status::errorf("config key '{}' applies only to the numeric types u64, i64 and f64{}: remove it",
+                          s.key_name("from_string"),
+                          e.type == ExtraType::kTimestamp
+                              ? " (a timestamp always accepts strings of digits and RFC 3339)"
+                              : "");
+  }
+  if (e.type == ExtraType::kEnum) {
+    if (!s.find("values")) {
+      return Status::errorf(
+          "config key '{}' is required for type = \"enum\": list the column's values (values = [\"a\", "
+          "\"b\"]), or use type = \"string\"",
+          s.key_name("values"));
+    }
+    ENRICHD_CONFIG_TRY(read_enum_keys(s, e.values, e.unknown, e.store));
+  } else {
+    for (const std::string_view key : {"values", "unknown", "store"}) {
+      if (s.find(key)) {
+        return Status::errorf(
+            "config key '{}' applies only to type = \"enum\" (this column is {}): remove it", s.key_name(key),
+            to_string(e.type));
+      }
+    }
+  }
+  if (s.find("unit")) {
+    if (e.type != ExtraType::kTimestamp) {
+      return Status::errorf(
+          "config key '{}' applies only to type = \"timestamp\" (this column is {}): remove it",
+          s.key_name("unit"), to_string(e.type));
+    }
+    std::string unit;
+    ENRICHD_CONFIG_TRY(s.get("unit", unit));
+    e.unit = parse_epoch_unit(unit);
+    if (!e.unit) {
+      return Status::errorf("config key '{}' is '{}', must be \"s\", \"ms\", \"us\" or \"ns\"",
+                            s.key_name("unit"), unit);
+    }
   }
   if (const toml::node* n = s.find("default")) {
     if (e.required) {
@@ -481,24 +531,64 @@ Status read_extra(Section s, const EventSchema& fields, ExtraField& e) {
         if (!n->is_string()) return wrong("a string");
         e.default_string = n->as_string()->get();
         break;
+      case ExtraType::kIp: {
+        std::optional<IpAddress> ip;
+        if (n->is_string()) ip = parse_ip(n->as_string()->get());
+        if (!ip) return wrong("an IPv4 or IPv6 address string such as \"0.0.0.0\"");
+        e.default_ip = *ip;
+        break;
+      }
+      case ExtraType::kTimestamp: {
+        // A number is read in the column's unit, as the events' numbers are.
+        const EpochUnit unit = e.unit.value_or(ts_unit);
+        std::optional<int64_t> ms;
+        if (n->is_integer()) ms = epoch_to_ms(n->as_integer()->get(), unit);
+        if (n->is_string()) ms = parse_datetime_ms(n->as_string()->get());
+        if (!ms || *ms < 0 || *ms > kMaxTimestampMs) {
+          return wrong(
+              fmt::format("an integer in the column's unit ({}) or an RFC 3339 date-time such as "
+                          "\"2024-01-01T00:00:00Z\", from 1970 to 9999",
+                          to_string(unit)));
+        }
+        e.default_bits = static_cast<uint64_t>(*ms);
+        break;
+      }
+      case ExtraType::kEnum: {
+        if (!n->is_string()) return wrong("a string");
+        e.default_string = n->as_string()->get();
+        const auto it = std::find(e.values.begin(), e.values.end(), e.default_string);
+        if (it != e.values.end()) {
+          e.default_bits = static_cast<uint64_t>(it - e.values.begin());
+        } else if (e.unknown == EnumUnknown::kDeadLetter) {
+          // The default stands for the value; one the dictionary lacks would be kept where events with it
+          // are dead-lettered (and no store but text could hold it).
+          return Status::errorf(
+              "config key '{}' is '{}', which is not in {}: add it to the values, or pick one of them",
+              s.key_name("default"), e.default_string, s.key_name("values"));
+        } else {
+          e.default_bits = kUnknownEnumCode;
+        }
+        break;
+      }
     }
   }
-  return s.check_unknown({"name", "path", "type", "required", "default", "from_string"});
+  return s.check_unknown(
+      {"name", "path", "type", "required", "default", "from_string", "unit", "values", "unknown", "store"});
 }
 
 // Resolves a role naming `role.column`: the fixed column `fixed` unless dropped, else a [[schema.extra]]
 // column of type `type`. `key` is the config key, for messages.
-Status resolve_role(const std::string& key, SchemaColumn fixed, std::string_view type,
-                    const EventSchema& schema, ColumnRole& role) {
+Status resolve_role(const std::string& key, SchemaColumn fixed, ExtraType type, const EventSchema& schema,
+                    ColumnRole& role) {
   const std::string_view fixed_name = column_name(fixed);
   if (role.column == fixed_name && !schema[fixed].drop) return Status::ok();
   for (size_t i = 0; i < schema.extra.size(); ++i) {
     const ExtraField& e = schema.extra[i];
     if (e.name != role.column) continue;
-    if (to_string(e.type) != type) {
+    if (e.type != type) {
       return Status::errorf(
           "config key '{}' is '{}', a [[schema.extra]] column of type {}: it must be of type {}", key,
-          role.column, to_string(e.type), type);
+          role.column, to_string(e.type), to_string(type));
     }
     role.is_extra = true;
     role.extra = i;
@@ -508,30 +598,36 @@ Status resolve_role(const std::string& key, SchemaColumn fixed, std::string_view
     return Status::errorf(
         "config key '{}' is '{}', which [schema.fields.{}] drop = true leaves out: name a [[schema.extra]] "
         "column of type {}",
-        key, role.column, fixed_name, type);
+        key, role.column, fixed_name, to_string(type));
   }
   return Status::errorf(
       "config key '{}' is '{}', which is no column: name {} or a [[schema.extra]] column of type {}", key,
-      role.column, fixed_name, type);
+      role.column, fixed_name, to_string(type));
 }
 
 // [schema.roles]: ip (the geo lookup's address) and event_time, after the columns are read.
 Status read_roles(Section s, const EventSchema& schema, SchemaRoles& roles) {
-  // Without the key, the fixed column when it is kept.
-  if (schema[SchemaColumn::kIp].drop) roles.ip.column.clear();
-  if (schema[SchemaColumn::kTs].drop) roles.event_time.column.clear();
+  // Without the key: the fixed column, or an extra column that took its name once it was dropped; else none.
+  const auto has_extra = [&](std::string_view name) {
+    return std::any_of(schema.extra.begin(), schema.extra.end(),
+                       [&](const ExtraField& e) { return e.name == name; });
+  };
+  if (!s.find("ip") && schema[SchemaColumn::kIp].drop && !has_extra("ip")) roles.ip.column.clear();
+  if (!s.find("event_time") && schema[SchemaColumn::kTs].drop && !has_extra("ts"))
+    roles.event_time.column.clear();
   ENRICHD_CONFIG_TRY(s.get("ip", roles.ip.column));
   ENRICHD_CONFIG_TRY(s.get("event_time", roles.event_time.column));
   if (roles.ip.none()) {
     return Status::errorf(
-        "config key '{}' is needed: the geo lookup reads an IP address, and [schema.fields.ip] is dropped; "
-        "name a [[schema.extra]] column of type ip",
-        s.key_name("ip"));
+        "config key '{}' is needed: the geo lookup reads an IP address{}; name {}a [[schema.extra]] column "
+        "of type ip",
+        s.key_name("ip"), schema[SchemaColumn::kIp].drop ? ", and [schema.fields.ip] is dropped" : "",
+        schema[SchemaColumn::kIp].drop ? "" : "ip or ");
   }
-  ENRICHD_CONFIG_TRY(resolve_role(s.key_name("ip"), SchemaColumn::kIp, "ip", schema, roles.ip));
+  ENRICHD_CONFIG_TRY(resolve_role(s.key_name("ip"), SchemaColumn::kIp, ExtraType::kIp, schema, roles.ip));
   if (!roles.event_time.none()) {
-    ENRICHD_CONFIG_TRY(
-        resolve_role(s.key_name("event_time"), SchemaColumn::kTs, "timestamp", schema, roles.event_time));
+    ENRICHD_CONFIG_TRY(resolve_role(s.key_name("event_time"), SchemaColumn::kTs, ExtraType::kTimestamp,
+                                    schema, roles.event_time));
   }
   return s.check_unknown({"ip", "event_time"});
 }
@@ -577,8 +673,8 @@ Status read_schema(Section s, SchemaConfig& c) {
     }
     for (size_t i = 0; i < tables->size(); ++i) {
       ExtraField e;
-      ENRICHD_CONFIG_TRY(
-          read_extra(Section((*tables)[i].as_table(), fmt::format("schema.extra[{}]", i)), c.fields, e));
+      ENRICHD_CONFIG_TRY(read_extra(Section((*tables)[i].as_table(), fmt::format("schema.extra[{}]", i)),
+                                    c.ts_unit, c.fields, e));
       c.fields.extra.push_back(std::move(e));
     }
   }
@@ -684,6 +780,7 @@ Result<Config> parse_config(std::string_view toml_text, const std::string& base_
   }
   c.sink.extra_columns = c.schema.fields.extra;
   c.sink.dropped_columns = c.schema.fields.dropped_columns();
+  c.sink.event_time_column = c.schema.roles.event_time.column;
   for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
     const FieldSchema& f = c.schema.fields[column];
     c.sink.enum_store(column) = {f.store, f.values};

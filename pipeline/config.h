@@ -141,6 +141,9 @@ enum class SqlDialect { kMysql, kSingleStore };
 struct EnumColumnStore {
   EnumStore store = EnumStore::kText;
   std::vector<std::string> values;
+  // An enum [[schema.extra]] column rather than action or app: NULL where absent, and its text store is
+  // extra_column_type(ExtraType::kEnum).
+  bool pass_through = false;
 };
 
 struct SinkConfig {
@@ -171,10 +174,20 @@ struct SinkConfig {
   // Not a key of [sink]: the fixed columns left out of the table ([schema.fields.<column>] drop = true),
   // bit (1 << SchemaColumn) each.
   uint32_t dropped_columns = 0;
+  // Not a key of [sink]: the column of the event-time role ([schema.roles] event_time), which the table is
+  // keyed (MySQL) or sorted (SingleStore) on; "" for none.
+  std::string event_time_column = "ts";
   bool has_column(SchemaColumn c) const { return (dropped_columns >> static_cast<uint32_t>(c) & 1) == 0; }
   // What the encoder writes: the enum columns as codes, the fixed columns left out.
   RowLayout row_layout() const {
-    return {action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode, dropped_columns};
+    RowLayout layout{action_store.store == EnumStore::kCode, app_store.store == EnumStore::kCode,
+                     dropped_columns};
+    for (size_t j = 0; j < extra_columns.size(); ++j) {
+      if (extra_columns[j].type == ExtraType::kEnum && extra_columns[j].store == EnumStore::kCode) {
+        layout.extra_code |= uint64_t{1} << j;
+      }
+    }
+    return layout;
   }
   // Database connections loading side by side (pipeline/parallel_sink.h). Each partition always goes
   // through the same one (partition mod K), so its offset ranges commit in order.

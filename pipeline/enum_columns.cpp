@@ -54,9 +54,15 @@ std::string_view store_of_data_type(std::string data_type) {
   return "";
 }
 
+// The text store's column without its NULL clause.
+std::string_view text_type(const EnumColumnStore& column) {
+  return column.pass_through ? "VARCHAR(255)" : "VARCHAR(64)";
+}
+
 }  // namespace
 
 std::string enum_column_type(const EnumColumnStore& column) {
+  const std::string_view null = column.pass_through ? " NULL" : " NOT NULL";
   switch (column.store) {
     case EnumStore::kText:
       break;
@@ -64,24 +70,35 @@ std::string enum_column_type(const EnumColumnStore& column) {
       // A binary collation, so that members differing only in letter case are distinct, as in the dictionary.
       std::string type = "ENUM(";
       for (size_t i = 0; i < column.values.size(); ++i) type += (i ? "," : "") + sql_string(column.values[i]);
-      return type + ") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
+      return type + ") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" + std::string(null);
     }
     case EnumStore::kCode:
-      return "SMALLINT UNSIGNED NOT NULL";
+      return "SMALLINT UNSIGNED" + std::string(null);
   }
-  return "VARCHAR(64) NOT NULL";
+  return std::string(text_type(column)) + std::string(null);
+}
+
+EnumColumnStore enum_store_of(const ExtraField& field) {
+  return {.store = field.store, .values = field.values, .pass_through = true};
 }
 
 Status check_enum_column(const std::string& table, SchemaColumn column, const EnumColumnStore& want,
                          const std::string& data_type, std::string_view column_type) {
   const std::string_view name = column_name(column);
-  const std::string key = fmt::format("schema.fields.{}.store", name);
+  return check_enum_column(table, name, fmt::format("schema.fields.{}", name), want, data_type, column_type);
+}
+
+Status check_enum_column(const std::string& table, std::string_view name, std::string_view config_table,
+                         const EnumColumnStore& want, const std::string& data_type,
+                         std::string_view column_type) {
+  const std::string key = fmt::format("{}.store", config_table);
   const std::string_view fits = store_of_data_type(data_type);
   const std::string_view wanted = to_string(want.store);
   if (fits != wanted) {
-    const std::string_view needs = want.store == EnumStore::kText   ? "a text column such as VARCHAR(64)"
-                                   : want.store == EnumStore::kEnum ? "an ENUM of the dictionary"
-                                                                    : "an integer column (SMALLINT UNSIGNED)";
+    const std::string needs = want.store == EnumStore::kText
+                                  ? fmt::format("a text column such as {}", text_type(want))
+                              : want.store == EnumStore::kEnum ? "an ENUM of the dictionary"
+                                                               : "an integer column (SMALLINT UNSIGNED)";
     return Status::errorf(
         "table '{}' column '{}' is {}, but config key '{}' = \"{}\" needs {}: {}load into a new table "
         "(sink.table)",
@@ -93,9 +110,9 @@ Status check_enum_column(const std::string& table, SchemaColumn column, const En
       column_type.starts_with("smallint") && column_type.find("unsigned") == std::string_view::npos &&
       want.values.size() > 32768) {
     return Status::errorf(
-        "table '{}' column '{}' is {}, too small for the {} codes of config key 'schema.fields.{}.values': "
+        "table '{}' column '{}' is {}, too small for the {} codes of config key '{}.values': "
         "ALTER TABLE {} MODIFY `{}` {}",
-        table, name, column_type, want.values.size(), name, quote_identifier(table), name,
+        table, name, column_type, want.values.size(), config_table, quote_identifier(table), name,
         enum_column_type(want));
   }
   if (want.store == EnumStore::kEnum) {
@@ -103,9 +120,9 @@ Status check_enum_column(const std::string& table, SchemaColumn column, const En
     for (const std::string& v : want.values) {
       if (std::find(members.begin(), members.end(), v) == members.end()) {
         return Status::errorf(
-            "table '{}' column '{}' is {}, without the value '{}' of config key 'schema.fields.{}.values': "
+            "table '{}' column '{}' is {}, without the value '{}' of config key '{}.values': "
             "ALTER TABLE {} MODIFY `{}` {}",
-            table, name, column_type, v, name, quote_identifier(table), name, enum_column_type(want));
+            table, name, column_type, v, config_table, quote_identifier(table), name, enum_column_type(want));
       }
     }
   }

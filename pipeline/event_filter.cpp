@@ -124,6 +124,19 @@ void EventFilter::apply_require(const RequireRule& r, EventBatch& b) const {
 }
 
 void EventFilter::apply_match(const MatchRule& r, EventBatch& b) const {
+  if (!r.admit_by_code.empty() && r.column.kind == FilterColumnKind::kExtra) {
+    // An enum extra column: its codes are its bits; NULL is in no list.
+    const ExtraColumn& extra = b.extra[r.column.extra];
+    const uint64_t* code = extra.bits.data();
+    const uint8_t* present = extra.present.data();
+    const uint8_t* admit = r.admit_by_code.data();
+    const size_t past_dictionary = r.admit_by_code.size() - 1;
+    const bool null_admitted = r.include.empty();
+    keep_rows(b.selected, [=](uint32_t row) {
+      return present[row] != 0 ? admit[std::min<uint64_t>(code[row], past_dictionary)] != 0 : null_admitted;
+    });
+    return;
+  }
   const std::vector<uint16_t>* codes = r.column.kind == FilterColumnKind::kAction ? &b.action_code
                                        : r.column.kind == FilterColumnKind::kApp  ? &b.app_code
                                                                                   : nullptr;

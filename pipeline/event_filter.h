@@ -1,19 +1,20 @@
 // The filter stage: narrows a batch's selection by rules over its columns. It runs after parsing and
 // before enrichment, so dropped events cost no lookups. Every rule must hold for an event to stay:
-//   - ranges: a numeric column (event_id, user_id, pin_id, ts, a u64/i64/f64 [[schema.extra]] column) in
-//     [min, max], inclusive ([[filter.range]], and ts_min/ts_max);
+//   - ranges: a numeric column (event_id, user_id, pin_id, ts, a u64/i64/f64/timestamp [[schema.extra]]
+//     column) in [min, max], inclusive ([[filter.range]], and ts_min/ts_max);
 //   - required fields: action, app or ua non-empty, a [[schema.extra]] column not NULL (filter.require,
 //     require_app, require_ua);
-//   - include/exclude lists on a string column (action, app, ua, a string [[schema.extra]] column)
+//   - include/exclude lists on a string column (action, app, ua, a string or enum [[schema.extra]] column)
 //     ([[filter.match]], include_actions and the like). An empty include list admits every value.
+// An ip [[schema.extra]] column takes only filter.require.
 // A NULL extra has no value: it fails a range and an include list, and passes an exclude list (add the
 // column to filter.require to drop NULLs there too). An f64 NaN fails every range.
 //
-// On a column with an enum dictionary ([schema.fields.<column>] values) a list is resolved once, here, into
-// a table indexed by code, so a row costs one load and no string compare. A listed value must then be in
-// the dictionary (else a config error: it could only be a typo, or a value the dictionary should name).
-// Kept unknown values (code kUnknownEnumCode) are thus in no list: an include list drops them, an exclude
-// list keeps them, as comparing their strings would.
+// On a column with an enum dictionary ([schema.fields.<column>] values, an enum extra column) a list is
+// resolved once, here, into a table indexed by code, so a row costs one load and no string compare. A
+// listed value must then be in the dictionary (else a config error: it could only be a typo, or a value
+// the dictionary should name). Kept unknown values (code kUnknownEnumCode) are thus in no list: an include
+// list drops them, an exclude list keeps them, as comparing their strings would.
 #pragma once
 
 #include <cstdint>

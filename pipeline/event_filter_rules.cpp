@@ -58,7 +58,8 @@ struct ResolvedColumn {
   FilterColumn column;
   ValueType type = ValueType::kU64;
   bool is_extra = false;
-  const std::vector<std::string>* dictionary = nullptr;  // action, app: the enum values, when any
+  const std::vector<std::string>* dictionary = nullptr;  // action, app, enum extras: the values, when any
+  std::string dictionary_key{};                          // the config key that lists them
 };
 
 // A bound as the config wrote it, for messages.
@@ -115,17 +116,25 @@ std::optional<ResolvedColumn> FilterBuilder::find(std::string_view name) const {
     ResolvedColumn r{.column = {.kind = kFixed[i].first}, .type = kFixed[i].second};
     if ((c == SchemaColumn::kAction || c == SchemaColumn::kApp) && !schema_[c].values.empty()) {
       r.dictionary = &schema_[c].values;
+      r.dictionary_key = fmt::format("schema.fields.{}.values", name);
     }
     return r;
   }
   for (size_t i = 0; i < schema_.extra.size(); ++i) {
     const ExtraField& e = schema_.extra[i];
     if (e.name != name) continue;
-    constexpr std::array<ValueType, 4> kTypes = {ValueType::kU64, ValueType::kI64, ValueType::kF64,
+    // An enum reads as a string (by code: it always has a dictionary), a timestamp as ts does.
+    constexpr std::array<ValueType, 7> kTypes = {ValueType::kU64,    ValueType::kI64, ValueType::kF64,
+                                                 ValueType::kString, ValueType::kIp,  ValueType::kTs,
                                                  ValueType::kString};
-    return ResolvedColumn{.column = {.kind = FilterColumnKind::kExtra, .extra = i},
-                          .type = kTypes[static_cast<size_t>(e.type)],
-                          .is_extra = true};
+    ResolvedColumn r{.column = {.kind = FilterColumnKind::kExtra, .extra = i},
+                     .type = kTypes[static_cast<size_t>(e.type)],
+                     .is_extra = true};
+    if (e.type == ExtraType::kEnum) {
+      r.dictionary = &e.values;
+      r.dictionary_key = fmt::format("schema.extra[{}].values", i);
+    }
+    return r;
   }
   return std::nullopt;
 }
@@ -284,8 +293,8 @@ Status FilterBuilder::add_match(const std::string& name, const std::string& colu
         if (std::find(dictionary->begin(), dictionary->end(), v) == dictionary->end()) {
           return Status::errorf(
               "config key '{}' lists '{}', which is not in the dictionary of {} "
-              "(schema.fields.{}.values): add it to the dictionary, or remove it from the list",
-              *key, v, name, name);
+              "({}): add it to the dictionary, or remove it from the list",
+              *key, v, name, c->dictionary_key);
         }
       }
     }

@@ -51,7 +51,8 @@ std::vector<Column> row_table_columns(const SinkConfig& config) {
     out.push_back({c, std::string(kJoinNameType)});
   }
   for (const ExtraField& e : config.extra_columns) {
-    out.push_back({e.name, std::string(extra_column_type(e.type))});
+    out.push_back({e.name, e.type == ExtraType::kEnum ? enum_column_type(enum_store_of(e))
+                                                      : std::string(extra_column_type(e.type))});
   }
   return out;
 }
@@ -85,15 +86,15 @@ std::string create_sql(const std::string& table, const std::vector<Column>& colu
 
 std::string create_table_sql(const std::string& table, const SinkConfig& config) {
   // SingleStore: sorted by event time within each segment, spread over partitions by event id (keyless
-  // sharding, even spread, when event_id is dropped; no sort key without ts).
-  const bool ts = config.has_column(SchemaColumn::kTs);
-  const bool event_id = config.has_column(SchemaColumn::kEventId);
+  // sharding, an even spread, when event_id is dropped). No time key without an event-time column.
+  const std::string& time = config.event_time_column;
   std::vector<std::string> keys;
   if (config.dialect == SqlDialect::kMysql) {
-    if (ts) keys.emplace_back("  KEY (`ts`)");
+    if (!time.empty()) keys.push_back(fmt::format("  KEY (`{}`)", time));
   } else {
-    if (ts) keys.emplace_back("  SORT KEY (`ts`)");
-    keys.emplace_back(event_id ? "  SHARD KEY (`event_id`)" : "  SHARD KEY ()");
+    if (!time.empty()) keys.push_back(fmt::format("  SORT KEY (`{}`)", time));
+    keys.emplace_back(config.has_column(SchemaColumn::kEventId) ? "  SHARD KEY (`event_id`)"
+                                                                : "  SHARD KEY ()");
   }
   return create_sql(table, row_table_columns(config), keys, config.dialect);
 }
@@ -210,9 +211,19 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
     if (row == rows->end()) {
       return Status::errorf("table '{}' has no column '{}'; expected columns as in: {}", table, col, ddl);
     }
+    if (!row_table) continue;
     for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
-      if (!row_table || col != column_name(column)) continue;
+      if (col != column_name(column)) continue;
       if (Status s = check_enum_column(table, column, config_.enum_store(column), (*row)[1], (*row)[2]); !s) {
+        return s;
+      }
+    }
+    for (size_t i = 0; i < config_.extra_columns.size(); ++i) {
+      const ExtraField& e = config_.extra_columns[i];
+      if (e.type != ExtraType::kEnum || col != e.name) continue;
+      if (Status s = check_enum_column(table, e.name, fmt::format("schema.extra[{}]", i), enum_store_of(e),
+                                       (*row)[1], (*row)[2]);
+          !s) {
         return s;
       }
     }

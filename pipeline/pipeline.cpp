@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <bit>
 #include <condition_variable>
 #include <ctime>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "host/geo_import.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/enrich_stage.h"
+#include "pipeline/enum_columns.h"
 #include "pipeline/event_filter.h"
 #include "pipeline/load_job.h"
 #include "pipeline/offset_store.h"
@@ -105,6 +107,55 @@ bool fenced_delivery(const Config& config) {
 
 const std::string& source_name(const Config& config) {
   return config.source.kind == SourceKind::kKafka ? config.source.topic : config.source.path;
+}
+
+// One [[schema.extra]] column for `enrichd check`: where it is read from, how, and its table column.
+std::string describe_extra(const ExtraField& e, EpochUnit ts_unit) {
+  std::string how(to_string(e.type));
+  switch (e.type) {
+    case ExtraType::kTimestamp:
+      how += fmt::format(", numbers in {}{} or RFC 3339", to_string(e.unit.value_or(ts_unit)),
+                         e.unit ? "" : " (schema.ts_unit)");
+      break;
+    case ExtraType::kEnum:
+      how += fmt::format(", {} values, unknown {}; store = {}", e.values.size(),
+                         e.unknown == EnumUnknown::kKeep ? "kept" : "dead-lettered", to_string(e.store));
+      break;
+    default:
+      if (e.from_string) how += ", also from strings";
+      break;
+  }
+  std::string absent = "NULL";
+  if (e.required) {
+    absent = "dead letter";
+  } else if (e.has_default) {
+    switch (e.type) {
+      case ExtraType::kU64:
+        absent = fmt::format("{}", e.default_bits);
+        break;
+      case ExtraType::kI64:
+        absent = fmt::format("{}", static_cast<int64_t>(e.default_bits));
+        break;
+      case ExtraType::kF64:
+        absent = fmt::format("{}", std::bit_cast<double>(e.default_bits));
+        break;
+      case ExtraType::kTimestamp:
+        absent.clear();
+        append_datetime_ms(absent, static_cast<int64_t>(e.default_bits));
+        absent += " UTC";
+        break;
+      case ExtraType::kIp:
+        absent = format_ip(e.default_ip);
+        break;
+      case ExtraType::kString:
+      case ExtraType::kEnum:
+        absent = fmt::format("'{}'", e.default_string);
+        break;
+    }
+  }
+  const std::string sql = e.type == ExtraType::kEnum ? enum_column_type(enum_store_of(e))
+                                                     : std::string(extra_column_type(e.type));
+  return fmt::format("extra {} <- '{}': {}; absent: {}; column {}", e.name, e.path, how, absent, sql);
 }
 
 std::string describe_delivery(const Config& config) {
@@ -400,6 +451,8 @@ CheckReport Pipeline::check(const Config& config) {
          fmt::format("{}: {} enum values, unknown {}; store = {}", column_name(column), f.values.size(),
                      f.unknown == EnumUnknown::kKeep ? "kept" : "dead-lettered", as));
   }
+  for (const ExtraField& e : config.schema.fields.extra)
+    line("schema", describe_extra(e, config.schema.ts_unit));
   line("schema", describe_roles(config.schema));
   if (const std::string dropped = describe_dropped_columns(config.schema.fields); !dropped.empty()) {
     line("", dropped);

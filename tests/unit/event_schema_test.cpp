@@ -467,7 +467,8 @@ TEST(SchemaConfig, ExtraColumnErrors) {
               HasSubstr("'schema.extra[0].name' is required"));
   EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\n"), HasSubstr("'schema.extra[0].type' is required"));
   EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\ntype = \"u32\"\n"),
-              HasSubstr("'schema.extra[0].type' is 'u32', must be \"u64\", \"i64\", \"f64\" or \"string\""));
+              HasSubstr("'schema.extra[0].type' is 'u32', must be \"u64\", \"i64\", \"f64\", \"string\", "
+                        "\"ip\", \"timestamp\" or \"enum\""));
   EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a b\"\ntype = \"u64\"\n"),
               HasSubstr("'schema.extra[0].name' is 'a b', must be a column name"));
   EXPECT_THAT(error_of("[[schema.extra]]\nname = \"city\"\ntype = \"string\"\n"),

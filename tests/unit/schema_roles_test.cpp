@@ -18,6 +18,7 @@
 #include "pipeline/enrich_stage.h"
 #include "pipeline/load_job.h"
 #include "pipeline/memsql_sink.h"
+#include "pipeline/pipeline.h"
 
 namespace enrichd {
 namespace {
@@ -113,8 +114,9 @@ TEST(DroppedColumns, AreLeftOutOfTheRowsAndTheTable) {
   EXPECT_THAT(mysql, HasSubstr("`category` VARCHAR(128) NULL,\n  KEY (`ts`)\n)"));
   config.dialect = SqlDialect::kSingleStore;
   EXPECT_THAT(create_table_sql("ev", config), HasSubstr("  SORT KEY (`ts`),\n  SHARD KEY ()\n)"));
-  // Without ts there is no time key; the last column ends the list.
+  // Without an event-time column there is no time key; the last column ends the list.
   config.dropped_columns |= 1U << static_cast<uint32_t>(SchemaColumn::kTs);
+  config.event_time_column.clear();
   EXPECT_THAT(create_table_sql("ev", config), HasSubstr("`category` VARCHAR(128) NULL,\n  SHARD KEY ()\n)"));
   config.dialect = SqlDialect::kMysql;
   EXPECT_THAT(create_table_sql("ev", config),
@@ -222,6 +224,90 @@ TEST(Roles, NewestEventTimeOfTheSelectedRows) {
   EXPECT_EQ(newest_event_time_ms(b, ColumnRole{}), -1);
   b.selected.clear();
   EXPECT_EQ(newest_event_time_ms(b, ColumnRole{"ts"}), -1);
+}
+
+// ip and ts replaced: the address comes from an extra ip column (NULL: no geo record), the event time
+// from an extra timestamp column that takes the name ts; the config, the parser, the lookups and the rows
+// together.
+TEST(Roles, IpAndEventTimeFromExtraColumns) {
+  auto c = parse(
+      "[schema.fields.ip]\ndrop = true\n[schema.fields.ts]\ndrop = true\n"
+      "[[schema.extra]]\nname = \"client_ip\"\npath = \"ctx.ip\"\ntype = \"ip\"\n"
+      "[[schema.extra]]\nname = \"ts\"\npath = \"time\"\ntype = \"timestamp\"\n"
+      "[schema.roles]\nip = \"client_ip\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.roles.ip.is_extra);
+  EXPECT_EQ(c->schema.roles.ip.extra, 0U);
+  EXPECT_TRUE(c->schema.roles.event_time.is_extra);  // the extra that took the name ts
+  EXPECT_EQ(c->schema.roles.event_time.extra, 1U);
+  EXPECT_EQ(describe_roles(c->schema),
+            "geo lookup reads client_ip ([[schema.extra]] ip; NULL: none); event time ts ([[schema.extra]] "
+            "timestamp; NULL: none)");
+  EXPECT_EQ(describe_dropped_columns(c->schema.fields), "dropped (not read, not in the table): ts, ip");
+
+  RawBatch raw;
+  const std::string head = R"({"event_id":1,"user_id":2,"pin_id":10,"action":"view",)";
+  raw.add(head + R"("ctx":{"ip":"1.0.0.9"},"time":"2024-01-01T00:00:00.5Z"})", {0, 0});
+  raw.add(head + R"("ctx":{"ip":null},"time":1704067201000,"ip":"1.0.0.1"})", {0, 1});  // "ip" not read
+  raw.add(head + R"("ctx":{"ip":"9.9.9.9"}})", {0, 2});
+  raw.add(head + R"("ctx":{"ip":"1.0.0.300"}})", {0, 3});
+  EventBatch b;
+  std::vector<DeadLetter> dead;
+  EventParser parser(ParserOptions{.ts_unit = c->schema.ts_unit, .schema = c->schema.fields});
+  parser.parse(raw, b, dead);
+  ASSERT_EQ(b.size(), 3U);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].reason, DeadLetterReason::kBadIp);
+  EXPECT_EQ(dead[0].field, "ctx.ip");
+
+  auto backend = make_backend("scalar");
+  ASSERT_TRUE(backend) << backend.status().message();
+  auto geo = GeoTable::build({{*parse_ip("1.0.0.0"), *parse_ip("1.0.0.255"), 0, 1}},
+                             {GeoRecord{"AU", "", "", 0, 0, false, "", ""}});
+  ASSERT_TRUE(geo) << geo.status().message();
+  CategoryTable categories;
+  ASSERT_TRUE(categories.insert(10, 1).is_ok());
+  EnrichStage stage(**backend, *geo, categories);
+  stage.set_columns(c->schema.roles.ip, c->enrich.categories());
+  ASSERT_TRUE(stage.apply(b));
+  EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));  // the fixed ip (0.0.0.0) unread
+  EXPECT_EQ(b.category_id, (std::vector<uint32_t>{1, 1, 1}));
+  EXPECT_EQ(newest_event_time_ms(b, c->schema.roles.event_time), 1704067201000);
+  b.selected = {0, 2};
+  EXPECT_EQ(newest_event_time_ms(b, c->schema.roles.event_time), 1704067200500);  // row 2's is NULL
+
+  // The rows: no fixed ts and ip, the two extras last.
+  std::string out;
+  encode_rows(b, *geo, categories, out, {}, c->sink.row_layout());
+  const std::vector<std::string> lines = split(out, '\n');
+  ASSERT_EQ(lines.size(), 2U);
+  const std::vector<std::string> fields = split(lines[0], '\t');
+  ASSERT_EQ(fields.size(), kOutputColumns.size());  // two dropped, two added
+  EXPECT_EQ(std::vector<std::string>(fields.begin(), fields.begin() + 4),
+            (std::vector<std::string>{"1", "2", "10", "view"}));
+  EXPECT_EQ(std::vector<std::string>(fields.end() - 2, fields.end()),
+            (std::vector<std::string>{"1.0.0.9", "2024-01-01 00:00:00.500"}));
+  const std::string ddl = create_table_sql("ev", c->sink);
+  EXPECT_THAT(ddl, HasSubstr("`client_ip` VARCHAR(45) NULL,\n  `ts` DATETIME(3) NULL,\n  KEY (`ts`)"));
+  EXPECT_THAT(ddl, HasSubstr("(\n  `event_id` BIGINT UNSIGNED NOT NULL,\n  `user_id`"));
+}
+
+TEST(Roles, ExtraColumnsOfTheWrongTypeOrMissing) {
+  EXPECT_THAT(
+      error_of("[schema.fields.ip]\ndrop = true\n[[schema.extra]]\nname = \"ip\"\ntype = \"string\"\n"),
+      HasSubstr("'schema.roles.ip' is 'ip', a [[schema.extra]] column of type string: it must be of "
+                "type ip"));
+  EXPECT_THAT(
+      error_of("[[schema.extra]]\nname = \"t2\"\ntype = \"u64\"\n[schema.roles]\nevent_time = \"t2\"\n"),
+      HasSubstr("'schema.roles.event_time' is 't2', a [[schema.extra]] column of type u64: it must be "
+                "of type timestamp"));
+  // A kept ip column and an extra ip column: either may be the role.
+  auto c = parse("[[schema.extra]]\nname = \"proxy_ip\"\ntype = \"ip\"\n[schema.roles]\nip = \"proxy_ip\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.roles.ip.is_extra);
+  c = parse("[[schema.extra]]\nname = \"proxy_ip\"\ntype = \"ip\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_FALSE(c->schema.roles.ip.is_extra);
 }
 
 }  // namespace
