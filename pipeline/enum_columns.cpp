@@ -6,6 +6,7 @@
 #include <cctype>
 #include <vector>
 
+#include "host/row_encoder.h"
 #include "pipeline/mysql_connection.h"
 #include "pipeline/offset_store.h"
 
@@ -58,6 +59,8 @@ std::string_view store_of_data_type(std::string data_type) {
 std::string_view text_type(const EnumColumnStore& column) {
   return column.pass_through ? "VARCHAR(255)" : "VARCHAR(64)";
 }
+static_assert(extra_column_type(ExtraType::kEnum) == "VARCHAR(255) NULL",
+              "an enum extra column's text store is the type extra_column_type gives it");
 
 }  // namespace
 
