@@ -143,6 +143,10 @@ TEST_F(GeoReload, SighupSwapsTheTableBetweenBatchesAndRefusesABrokenFile) {
 
   send_and_wait(fifo, 50, run);  // 1..50
   EXPECT_EQ(countries(1, 50), "AU=50");
+  // Freshness from the event-time column (ts): the newest committed event time, and how far it trails.
+  ASSERT_TRUE(wait_until([&] { return metric("enrichd_loaded_event_time_seconds") > 0; }, 10s, 20ms));
+  EXPECT_EQ(metric("enrichd_loaded_event_time_seconds"), 1700000000.0);
+  EXPECT_GT(metric("enrichd_loaded_event_age_seconds"), 8e7);  // the events are from 2023-11-14
 
   // Replaced but not signalled: nothing watches the file, the old table keeps serving.
   replace_file(dir_ + "/geo.csv", geo_csv_with_country("NZ"));
