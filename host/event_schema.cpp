@@ -99,6 +99,9 @@ Status check_event_schema(const EventSchema& schema) {
       return Status::errorf("column '{}': path '{}' must be a key or keys joined by dots, none empty", name,
                             f.path);
     }
+    if (f.strip_zone_id && column != SchemaColumn::kIp) {
+      return Status::errorf("column '{}': zone ids apply only to the ip column", name);
+    }
     if (f.from_string && column_type(column) != SchemaType::kU64) {
       return Status::errorf(
           "column '{}': from_string applies only to u64 columns (event_id, user_id, pin_id)", name);
@@ -123,6 +126,9 @@ Status check_event_schema(const EventSchema& schema) {
                             e.path);
     }
     const bool numeric = e.type == ExtraType::kU64 || e.type == ExtraType::kI64 || e.type == ExtraType::kF64;
+    if (e.strip_zone_id && e.type != ExtraType::kIp) {
+      return Status::errorf("column '{}': zone ids apply only to ip columns", e.name);
+    }
     if (e.from_string && !numeric) {
       return Status::errorf("column '{}': from_string applies only to u64, i64 and f64 columns", e.name);
     }

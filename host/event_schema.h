@@ -74,6 +74,9 @@ struct FieldSchema {
   bool required = true;
   // u64 columns: also accept the number as a JSON string of decimal digits ("123").
   bool from_string = false;
+  // ip: an IPv6 zone id ("fe80::1%eth0") is checked and left out ([schema.fields.ip] zone_id = "strip");
+  // otherwise a '%' makes the text no address (bad_ip).
+  bool strip_zone_id = false;
   // The value when the field is absent or null and not required (the one of the column's type).
   uint64_t default_u64 = 0;
   int64_t default_ts_ms = 0;
@@ -104,6 +107,7 @@ struct ExtraField {
   uint64_t default_bits = 0;
   std::string default_string;  // string, enum
   IpAddress default_ip;        // ip
+  bool strip_zone_id = false;  // ip: as FieldSchema::strip_zone_id
   // timestamp: the unit of numbers and strings of digits; unset, the schema's (ParserOptions::ts_unit,
   // [schema] ts_unit). RFC 3339 strings are always read.
   std::optional<EpochUnit> unit;

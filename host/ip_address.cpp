@@ -342,4 +342,18 @@ std::string format_ip(const IpAddress& ip) {
   return ip.is_v6 ? format_ipv6(ip.v6) : format_ipv4(ip.v4);
 }
 
+std::optional<std::string_view> without_zone_id(std::string_view text) {
+  const size_t percent = text.find('%');
+  if (percent == std::string_view::npos) return text;
+  const std::string_view address = text.substr(0, percent);
+  const std::string_view zone = text.substr(percent + 1);
+  if (address.find(':') == std::string_view::npos || zone.empty() || zone.size() > 64) return std::nullopt;
+  for (const char c : zone) {
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '.' || c == '_' || c == '~';
+    if (!unreserved) return std::nullopt;
+  }
+  return address;
+}
+
 }  // namespace enrichd

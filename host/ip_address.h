@@ -48,6 +48,11 @@ std::optional<IpAddress> parse_ip(std::string_view text);
 // or group's length. Writes `out` only when it returns true.
 bool parse_ip_padded(std::string_view text, IpAddress& out);
 
+// The address part of IPv6 text with a zone id (RFC 4007: "fe80::1%eth0"; the zone 1 to 64 of RFC 6874's
+// unreserved characters: letters, digits, '-', '.', '_', '~'): the text before the '%'. Text without a '%'
+// comes back as it is; a zone after text without a ':' (IPv4), or an empty or odd zone, gives nullopt.
+std::optional<std::string_view> without_zone_id(std::string_view text);
+
 // Canonical text: dotted quad for IPv4, RFC 5952 for IPv6.
 std::string format_ip(const IpAddress& ip);
 // The same text written into `out` (room for kMaxIpText bytes, no terminator); returns its length.

@@ -314,8 +314,29 @@ Status read_enum_keys(Section& s, std::vector<std::string>& values, EnumUnknown&
   return Status::ok();
 }
 
-// [schema.fields.<column>]: path, required, default, from_string, values, unknown, store; or drop = true
-// alone.
+// zone_id = "reject" (the default) | "strip" on an ip column: whether an IPv6 zone id is left out or makes
+// the text a bad address. `is_ip` says whether the column is one.
+Status read_zone_id(Section& s, bool is_ip, std::string_view column, bool& strip) {
+  if (!s.find("zone_id")) return Status::ok();
+  if (!is_ip) {
+    return Status::errorf("config key '{}' applies only to ip columns ({} is not one): remove it",
+                          s.key_name("zone_id"), column);
+  }
+  std::string zone = "reject";
+  ENRICHD_CONFIG_TRY(s.get("zone_id", zone));
+  if (zone != "reject" && zone != "strip") {
+    return Status::errorf(
+        "config key '{}' is '{}', must be \"reject\" (a zone id makes the address bad) or \"strip\" "
+        "(\"fe80::1%eth0\" "
+        "is read as fe80::1)",
+        s.key_name("zone_id"), zone);
+  }
+  strip = zone == "strip";
+  return Status::ok();
+}
+
+// [schema.fields.<column>]: path, required, default, from_string, zone_id, values, unknown, store; or drop =
+// true alone.
 Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
   ENRICHD_CONFIG_TRY(s.get("drop", f.drop));
   if (f.drop) {
@@ -334,6 +355,7 @@ Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
   ENRICHD_CONFIG_TRY(s.get("from_string", f.from_string));
   const SchemaType type = column_type(column);
   const std::string name(column_name(column));
+  ENRICHD_CONFIG_TRY(read_zone_id(s, type == SchemaType::kIp, name, f.strip_zone_id));
   if (f.path.empty()) {
     return Status::errorf(
         "config key '{}' must not be empty (a JSON key, or keys joined by dots such as \"ctx.{}\")",
@@ -402,7 +424,7 @@ Status read_field(Section s, SchemaColumn column, FieldSchema& f) {
   }
   ENRICHD_CONFIG_TRY(read_enum_keys(s, f.values, f.unknown, f.store));
   return s.check_unknown(
-      {"drop", "path", "required", "default", "from_string", "values", "unknown", "store"});
+      {"drop", "path", "required", "default", "from_string", "zone_id", "values", "unknown", "store"});
 }
 
 // One [[schema.extra]] table: name, path, type, required, default, from_string; unit (timestamp); values,
@@ -463,6 +485,7 @@ Status read_extra(Section s, EpochUnit ts_unit, const EventSchema& fields, Extra
         "\"enum\"",
         s.key_name("type"), type);
   }
+  ENRICHD_CONFIG_TRY(read_zone_id(s, e.type == ExtraType::kIp, e.name, e.strip_zone_id));
   const bool numeric = e.type == ExtraType::kU64 || e.type == ExtraType::kI64 || e.type == ExtraType::kF64;
   if (e.from_string && !numeric) {
     return Status::errorf("config key '{}' applies only to the numeric types u64, i64 and f64{}: remove it",
@@ -572,8 +595,8 @@ Status read_extra(Section s, EpochUnit ts_unit, const EventSchema& fields, Extra
       }
     }
   }
-  return s.check_unknown(
-      {"name", "path", "type", "required", "default", "from_string", "unit", "values", "unknown", "store"});
+  return s.check_unknown({"name", "path", "type", "required", "default", "from_string", "zone_id", "unit",
+                          "values", "unknown", "store"});
 }
 
 // Resolves a role naming `role.column`: the fixed column `fixed` unless dropped, else a [[schema.extra]]

@@ -3,6 +3,7 @@
 // with the errors each bad value gives.
 #include "host/event_schema.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -493,6 +494,62 @@ TEST(SchemaConfig, ExtraColumnErrors) {
                   .status()
                   .message(),
               HasSubstr("names column 'segment_id', which the join 'segment' writes"));
+}
+
+TEST(EventSchema, ZoneIdsStrippedWhereConfigured) {
+  const auto message = [](std::string_view ip) {
+    return fmt::format(
+        R"({{"event_id":1,"ts":2,"user_id":3,"pin_id":4,"action":"view","ip":"{}","peer":"{}"}})", ip, ip);
+  };
+  EventSchema s = default_event_schema();
+  ExtraField peer;
+  peer.name = "peer";
+  peer.path = "peer";
+  peer.type = ExtraType::kIp;
+  s.extra.push_back(peer);
+  const std::vector<std::string> messages = {message("fe80::1%eth0"), message("1.2.3.4%eth0"),
+                                             message("fe80::1%"), message("2001:db8::9")};
+  Parsed plain = parse_with(s, messages);
+  ASSERT_EQ(plain.batch.size(), 1U);  // every zone id is a bad address
+  ASSERT_EQ(plain.dead.size(), 3U);
+  EXPECT_EQ(plain.dead[0].reason, DeadLetterReason::kBadIp);
+  EXPECT_EQ(plain.dead[0].field, "ip");
+
+  s[SchemaColumn::kIp].strip_zone_id = true;
+  Parsed fixed_only = parse_with(s, messages);
+  ASSERT_EQ(fixed_only.dead.size(), 3U);
+  EXPECT_EQ(fixed_only.dead[0].field, "peer");  // the fixed ip passed, the extra did not
+  EXPECT_EQ(fixed_only.dead[1].field, "ip");    // a zone after IPv4 text
+  EXPECT_EQ(fixed_only.dead[2].field, "ip");    // an empty zone
+
+  s.extra[0].strip_zone_id = true;
+  Parsed both = parse_with(s, messages);
+  ASSERT_EQ(both.batch.size(), 2U);
+  EXPECT_EQ(both.batch.ip[0], *parse_ip("fe80::1"));
+  EXPECT_EQ(both.batch.extra[0].ip[0], *parse_ip("fe80::1"));
+  EXPECT_EQ(both.batch.ip[1], *parse_ip("2001:db8::9"));
+
+  s.extra[0].type = ExtraType::kString;
+  EXPECT_THAT(check_event_schema(s).message(), HasSubstr("column 'peer': zone ids apply only to ip columns"));
+  s.extra.clear();
+  s[SchemaColumn::kUa].strip_zone_id = true;
+  EXPECT_THAT(check_event_schema(s).message(),
+              HasSubstr("column 'ua': zone ids apply only to the ip column"));
+}
+
+TEST(SchemaConfig, ZoneIdKey) {
+  auto c = parse(
+      "[schema.fields.ip]\nzone_id = \"strip\"\n[[schema.extra]]\nname = \"peer\"\ntype = \"ip\"\nzone_id = "
+      "\"reject\"\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->schema.fields[SchemaColumn::kIp].strip_zone_id);
+  EXPECT_FALSE(c->schema.fields.extra[0].strip_zone_id);
+  EXPECT_THAT(error_of("[schema.fields.ip]\nzone_id = \"keep\"\n"),
+              HasSubstr("'schema.fields.ip.zone_id' is 'keep', must be \"reject\""));
+  EXPECT_THAT(error_of("[schema.fields.ua]\nzone_id = \"strip\"\n"),
+              HasSubstr("'schema.fields.ua.zone_id' applies only to ip columns (ua is not one): remove it"));
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"peer\"\ntype = \"string\"\nzone_id = \"strip\"\n"),
+              HasSubstr("'schema.extra[0].zone_id' applies only to ip columns (peer is not one)"));
 }
 
 TEST(SchemaConfig, ErrorsNameTheKeyAndTheFix) {

@@ -738,5 +738,23 @@ TEST(FormatIpToTest, AgreesWithFormatIp) {
   }
 }
 
+TEST(IpAddressTest, ZoneIdsAreCheckedAndLeftOut) {
+  EXPECT_EQ(without_zone_id("1.2.3.4"), std::optional<std::string_view>("1.2.3.4"));
+  EXPECT_EQ(without_zone_id("fe80::1"), std::optional<std::string_view>("fe80::1"));
+  EXPECT_EQ(without_zone_id("fe80::1%eth0"), std::optional<std::string_view>("fe80::1"));
+  EXPECT_EQ(without_zone_id("fe80::1%2"), std::optional<std::string_view>("fe80::1"));
+  EXPECT_EQ(without_zone_id("::ffff:1.2.3.4%en0.1_a~b-c"), std::optional<std::string_view>("::ffff:1.2.3.4"));
+  EXPECT_EQ(without_zone_id("fe80::1%" + std::string(64, 'z')), std::optional<std::string_view>("fe80::1"));
+  for (const std::string& bad :
+       std::vector<std::string>{"1.2.3.4%eth0", "fe80::1%", "fe80::1%eth 0", "fe80::1%eth0%1", "fe80::1%e/0",
+                                "%eth0", "fe80::1%" + std::string(65, 'z'), std::string("fe80::1%e\0", 10)}) {
+    EXPECT_EQ(without_zone_id(bad), std::nullopt) << bad;
+  }
+  // What is left is still checked as an address.
+  EXPECT_EQ(parse_ip(*without_zone_id("fe80::1%eth0")), parse_ip("fe80::1"));
+  EXPECT_FALSE(parse_ip(*without_zone_id("fe80:::1%eth0")));
+  EXPECT_FALSE(parse_ip("fe80::1%eth0"));  // parse_ip itself takes no zone
+}
+
 }  // namespace
 }  // namespace enrichd
