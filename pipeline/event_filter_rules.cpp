@@ -243,6 +243,12 @@ Status FilterBuilder::add_ts_range(int64_t min, int64_t max) {
         "config keys 'filter.ts_min' and 'filter.ts_max' give an empty range (min after max): swap them");
   }
   if (min == INT64_MIN && max == INT64_MAX) return Status::ok();
+  if (schema_[SchemaColumn::kTs].drop) {
+    return Status::error(
+        "config keys 'filter.ts_min'/'filter.ts_max' read ts, which [schema.fields.ts] drop = true leaves "
+        "out: "
+        "use a [[filter.range]] on the event-time column instead");
+  }
   filter.ranges_.push_back(RangeRule{
       .column = {.kind = FilterColumnKind::kTs}, .kind = NumberKind::kI64, .min_i64 = min, .max_i64 = max});
   filter.descriptions_.push_back(min == INT64_MIN   ? fmt::format("ts <= {} ms", max)

@@ -145,6 +145,11 @@ TEST(DroppedColumns, Config) {
   // Rules and joins on a dropped column.
   EXPECT_THAT(error_of("[schema.fields.ua]\ndrop = true\n[filter]\nrequire = [\"ua\"]\n"),
               HasSubstr("names 'ua', which is no column (dropped: [schema.fields.ua] drop = true)"));
+  EXPECT_THAT(
+      error_of("[schema.fields.ts]\ndrop = true\n[filter]\nts_min = 5\n"),
+      HasSubstr("'filter.ts_min'/'filter.ts_max' read ts, which [schema.fields.ts] drop = true leaves out"));
+  EXPECT_THAT(error_of("[schema.fields.action]\ndrop = true\n[filter]\ninclude_actions = [\"view\"]\n"),
+              HasSubstr("is 'action', which is no column (dropped: [schema.fields.action] drop = true)"));
   EXPECT_THAT(error_of("[schema.fields.pin_id]\ndrop = true\n"),
               HasSubstr("'enrich.category_csv' is 'pin_id', which [schema.fields.pin_id] drop = true leaves "
                         "out: key the join on another column, or keep pin_id"));
