@@ -127,6 +127,18 @@ struct EventSchema {
 
   FieldSchema& operator[](SchemaColumn c) { return fields[static_cast<size_t>(c)]; }
   const FieldSchema& operator[](SchemaColumn c) const { return fields[static_cast<size_t>(c)]; }
+  // Whether `name` is a fixed column that is dropped.
+  bool is_dropped(std::string_view name) const {
+    const std::optional<SchemaColumn> c = schema_column_named(name);
+    return c && (*this)[*c].drop;
+  }
+  // The index in `extra` of the pass-through column called `name`.
+  std::optional<size_t> extra_index(std::string_view name) const {
+    for (size_t i = 0; i < extra.size(); ++i) {
+      if (extra[i].name == name) return i;
+    }
+    return std::nullopt;
+  }
   // The dropped fixed columns, bit (1 << SchemaColumn) each.
   uint32_t dropped_columns() const {
     uint32_t mask = 0;

@@ -444,15 +444,9 @@ Status read_extra(Section s, EpochUnit ts_unit, const EventSchema& fields, Extra
         "config key '{}' is '{}', must be a column name of letters, digits and _ (at most 64)",
         s.key_name("name"), e.name);
   }
-  const auto dropped = [&](std::string_view name) {
-    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
-      if (fields.fields[i].drop && column_name(static_cast<SchemaColumn>(i)) == name) return true;
-    }
-    return false;
-  };
   if (std::any_of(kOutputColumns.begin(), kOutputColumns.end(),
                   [&](const OutputColumn& col) { return col.name == e.name; }) &&
-      !dropped(e.name)) {
+      !fields.is_dropped(e.name)) {
     return Status::errorf("config key '{}' is '{}', a column enrichd writes already: pick another name{}",
                           s.key_name("name"), e.name,
                           schema_column_named(e.name)
@@ -605,16 +599,15 @@ Status resolve_role(const std::string& key, SchemaColumn fixed, ExtraType type, 
                     ColumnRole& role) {
   const std::string_view fixed_name = column_name(fixed);
   if (role.column == fixed_name && !schema[fixed].drop) return Status::ok();
-  for (size_t i = 0; i < schema.extra.size(); ++i) {
-    const ExtraField& e = schema.extra[i];
-    if (e.name != role.column) continue;
+  if (const std::optional<size_t> i = schema.extra_index(role.column)) {
+    const ExtraField& e = schema.extra[*i];
     if (e.type != type) {
       return Status::errorf(
           "config key '{}' is '{}', a [[schema.extra]] column of type {}: it must be of type {}", key,
           role.column, to_string(e.type), to_string(type));
     }
     role.is_extra = true;
-    role.extra = i;
+    role.extra = *i;
     return Status::ok();
   }
   if (role.column == fixed_name) {
@@ -623,6 +616,12 @@ Status resolve_role(const std::string& key, SchemaColumn fixed, ExtraType type, 
         "column of type {}",
         key, role.column, fixed_name, to_string(type));
   }
+  if (const std::optional<SchemaColumn> other = schema_column_named(role.column);
+      other && !schema[*other].drop) {
+    return Status::errorf(
+        "config key '{}' is '{}', a column of type {}: name {} or a [[schema.extra]] column of type {}", key,
+        role.column, to_string(column_type(*other)), fixed_name, to_string(type));
+  }
   return Status::errorf(
       "config key '{}' is '{}', which is no column: name {} or a [[schema.extra]] column of type {}", key,
       role.column, fixed_name, to_string(type));
@@ -630,14 +629,16 @@ Status resolve_role(const std::string& key, SchemaColumn fixed, ExtraType type, 
 
 // [schema.roles]: ip (the geo lookup's address) and event_time, after the columns are read.
 Status read_roles(Section s, const EventSchema& schema, SchemaRoles& roles) {
-  // Without the key: the fixed column, or an extra column that took its name once it was dropped; else none.
-  const auto has_extra = [&](std::string_view name) {
-    return std::any_of(schema.extra.begin(), schema.extra.end(),
-                       [&](const ExtraField& e) { return e.name == name; });
+  // Without the key: the fixed column, or once it is dropped an extra column of the role's type that took
+  // its name; else none (for ip, an error below).
+  const auto adopts = [&](SchemaColumn fixed, ExtraType type) {
+    const std::optional<size_t> i = schema.extra_index(column_name(fixed));
+    return !schema[fixed].drop || (i && schema.extra[*i].type == type);
   };
-  if (!s.find("ip") && schema[SchemaColumn::kIp].drop && !has_extra("ip")) roles.ip.column.clear();
-  if (!s.find("event_time") && schema[SchemaColumn::kTs].drop && !has_extra("ts"))
+  if (!s.find("ip") && !adopts(SchemaColumn::kIp, ExtraType::kIp)) roles.ip.column.clear();
+  if (!s.find("event_time") && !adopts(SchemaColumn::kTs, ExtraType::kTimestamp)) {
     roles.event_time.column.clear();
+  }
   ENRICHD_CONFIG_TRY(s.get("ip", roles.ip.column));
   ENRICHD_CONFIG_TRY(s.get("event_time", roles.event_time.column));
   if (roles.ip.none()) {

@@ -15,7 +15,11 @@ Status EnrichStage::apply(EventBatch& b, const GeoTable& geo, const CategoryTabl
     }
     const ExtraColumn& column = b.extra[ip_.extra];
     for (uint32_t row : b.selected) {
-      if (column.present[row]) geo_lookup_.add(geo, row, column.ip[row]);
+      if (column.present[row]) {
+        geo_lookup_.add(geo, row, column.ip[row]);
+      } else {
+        b.geo_record[row] = kNoRecord;
+      }
     }
   }
   if (Status s = geo_lookup_.run(backend_, geo); !s) return s;

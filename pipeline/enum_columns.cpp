@@ -132,4 +132,9 @@ Status check_enum_column(const std::string& table, std::string_view name, std::s
   return Status::ok();
 }
 
+std::string extra_sql_type(const ExtraField& field) {
+  return field.type == ExtraType::kEnum ? enum_column_type(enum_store_of(field))
+                                        : std::string(extra_column_type(field.type));
+}
+
 }  // namespace enrichd

@@ -20,6 +20,9 @@ std::string enum_column_type(const EnumColumnStore& column);
 // The store of an enum [[schema.extra]] column.
 EnumColumnStore enum_store_of(const ExtraField& field);
 
+// The table column type of a pass-through column: extra_column_type, or for an enum its store's.
+std::string extra_sql_type(const ExtraField& field);
+
 // Whether the existing enum column `name` of `table`, of information_schema DATA_TYPE `data_type` and
 // COLUMN_TYPE `column_type`, can take what the encoder writes for its store: a text column for text, an
 // ENUM with every value of the dictionary for enum, an integer column wide enough for the codes for code.

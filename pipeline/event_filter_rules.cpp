@@ -87,8 +87,7 @@ class FilterBuilder {
   std::optional<ResolvedColumn> find(std::string_view name) const;
   // " (dropped: ...)" when `name` is a dropped fixed column, for messages.
   std::string dropped_note(std::string_view name) const {
-    const std::optional<SchemaColumn> c = schema_column_named(name);
-    return c && schema_[*c].drop ? fmt::format(" (dropped: [schema.fields.{}] drop = true)", name) : "";
+    return schema_.is_dropped(name) ? fmt::format(" (dropped: [schema.fields.{}] drop = true)", name) : "";
   }
   // The names of the columns for which `wanted` holds, for messages.
   template <typename Pred>

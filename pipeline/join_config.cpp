@@ -207,9 +207,11 @@ Status read_joins(Section& s, EnrichConfig& c, const std::string& base_dir) {
 
 Status resolve_join_keys(EnrichConfig& c, const EventSchema& schema) {
   for (JoinConfig& j : c.joins) {
-    // The flat keys ([enrich] category_csv) name no table of their own.
-    const std::string key = j.config_key == "enrich" ? "enrich.category_csv" : j.config_key + ".key_field";
+    // The flat keys ([enrich] category_csv) have no key_field: they key on pin_id.
+    const bool flat = j.config_key == "enrich";
+    const std::string key = j.config_key + ".key_field";
     const std::optional<SchemaColumn> fixed = schema_column_named(j.key_column);
+    const std::optional<size_t> extra = schema.extra_index(j.key_column);
     if (fixed && !schema[*fixed].drop) {
       if (j.key_field == JoinKeyField::kExtra) {
         return Status::errorf(
@@ -219,28 +221,39 @@ Status resolve_join_keys(EnrichConfig& c, const EventSchema& schema) {
       }
       continue;
     }
-    const auto it = std::find_if(schema.extra.begin(), schema.extra.end(),
-                                 [&](const ExtraField& e) { return e.name == j.key_column; });
-    if (it == schema.extra.end()) {
+    if (!extra) {
+      if (flat) {
+        return Status::errorf(
+            "config key 'enrich.category_csv' keys the category join on pin_id, which [schema.fields.pin_id] "
+            "drop = true leaves out: use [enrich.categories] with pins_csv and key_field = a u64 column, or "
+            "keep pin_id");
+      }
       if (fixed) {
         return Status::errorf(
             "config key '{}' is '{}', which [schema.fields.{}] drop = true leaves out: key the join on "
             "another column, or keep {}",
             key, j.key_column, j.key_column, j.key_column);
       }
+      if (is_fixed_output_column(j.key_column)) {  // a geo or category output column
+        return Status::errorf(
+            "config key '{}' is '{}', an output column that cannot be a join key: use \"pin_id\", "
+            "\"user_id\" or a [[schema.extra]] column of type \"u64\"",
+            key, j.key_column);
+      }
       return Status::errorf(
           "config key '{}' is '{}', which is not \"pin_id\", \"user_id\" or a [[schema.extra]] "
           "column: declare it in [[schema.extra]] with name = \"{}\" and type = \"u64\"",
           key, j.key_column, j.key_column);
     }
-    j.key_field = JoinKeyField::kExtra;  // a dropped pin_id or user_id replaced by an extra of that name
-    if (it->type != ExtraType::kU64) {
+    const ExtraField& e = schema.extra[*extra];
+    if (e.type != ExtraType::kU64) {
       return Status::errorf(
           "config key '{}' is '{}', a [[schema.extra]] column of type {}; a join key must be "
           "u64: declare it in [[schema.extra]] with type = \"u64\"",
-          key, j.key_column, to_string(it->type));
+          key, j.key_column, to_string(e.type));
     }
-    j.key_extra = static_cast<size_t>(it - schema.extra.begin());
+    j.key_field = JoinKeyField::kExtra;  // also a dropped pin_id or user_id replaced by an extra of that name
+    j.key_extra = *extra;
   }
   return Status::ok();
 }

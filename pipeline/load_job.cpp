@@ -39,19 +39,27 @@ LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& st
   return job;
 }
 
-int64_t newest_event_time_ms(const EventBatch& events, const ColumnRole& event_time) {
-  int64_t newest = -1;
-  if (event_time.none()) return newest;
-  if (!event_time.is_extra) {
-    for (uint32_t row : events.selected) newest = std::max(newest, events.ts_ms[row]);
-    return newest;
+void note_newest_event_times(const EventBatch& events, const ColumnRole& event_time, LoadJob& job) {
+  if (event_time.none() || job.segments.empty()) return;
+  const int64_t* ms = events.ts_ms.data();
+  const uint8_t* present = nullptr;  // an extra's NULL flags
+  if (event_time.is_extra) {
+    if (event_time.extra >= events.extra.size()) return;
+    const ExtraColumn& column = events.extra[event_time.extra];
+    ms = reinterpret_cast<const int64_t*>(column.bits.data());  // epoch ms as int64_t bits
+    present = column.present.data();
   }
-  if (event_time.extra >= events.extra.size()) return newest;
-  const ExtraColumn& column = events.extra[event_time.extra];
+  PartitionSegment* seg = &job.segments.front();  // rows come in runs of one partition
   for (uint32_t row : events.selected) {
-    if (column.present[row]) newest = std::max(newest, static_cast<int64_t>(column.bits[row]));
+    if (present && !present[row]) continue;
+    const int32_t partition = events.position[row].partition;
+    if (seg->partition != partition) {
+      for (PartitionSegment& other : job.segments) {
+        if (other.partition == partition) seg = &other;
+      }
+    }
+    seg->newest_event_ms = std::max(seg->newest_event_ms, ms[row]);
   }
-  return newest;
 }
 
 }  // namespace enrichd

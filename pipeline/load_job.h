@@ -26,12 +26,13 @@ struct PartitionSegment {
   size_t row_count = 0;
   std::string dead_letters;  // LOAD DATA text of the dead-letter table
   size_t dead_letter_count = 0;
+  // The newest event time of its rows (the event-time role), epoch ms; -1 when none (no rows, no role).
+  // Kept per segment: the sink may split a job by partition and drop segments another member loaded.
+  int64_t newest_event_ms = -1;
 };
 
 struct LoadJob {
   std::vector<PartitionSegment> segments;
-  // The newest event time of its rows (the event-time role), epoch ms; -1 when none (no rows, no role).
-  int64_t newest_event_ms = -1;
 
   size_t row_count() const {
     size_t n = 0;
@@ -55,9 +56,9 @@ LoadJob make_load_job(const RawBatch& raw, const std::vector<PartitionStart>& st
                       const GeoTable& geo, const CategoryTable& categories, const std::string& topic,
                       JoinTables joins = {}, RowLayout layout = {});
 
-// The newest event time among the selected rows of `events` in the column of the event-time role
-// ([schema.roles] event_time: ts, or a timestamp extra whose NULLs are skipped), epoch ms; -1 when there
-// is none.
-int64_t newest_event_time_ms(const EventBatch& events, const ColumnRole& event_time);
+// Sets each segment's newest_event_ms: the newest event time among the selected rows of `events` of its
+// partition, in the column of the event-time role ([schema.roles] event_time: ts, or a timestamp extra
+// whose NULLs are skipped). `job` is make_load_job's for `events`.
+void note_newest_event_times(const EventBatch& events, const ColumnRole& event_time, LoadJob& job);
 
 }  // namespace enrichd

@@ -33,11 +33,8 @@ std::vector<Column> columns_of(const std::array<OutputColumn, N>& columns) {
 std::vector<Column> row_table_columns(const SinkConfig& config) {
   std::vector<Column> out = columns_of(kOutputColumns);
   std::erase_if(out, [&](const Column& col) {
-    for (size_t i = 0; i < kSchemaColumnCount; ++i) {
-      const auto c = static_cast<SchemaColumn>(i);
-      if (col.name == column_name(c)) return !config.has_column(c);
-    }
-    return false;
+    const std::optional<SchemaColumn> c = schema_column_named(col.name);
+    return c && !config.has_column(*c);
   });
   for (Column& col : out) {
     if (col.name == column_name(SchemaColumn::kAction)) {
@@ -51,8 +48,7 @@ std::vector<Column> row_table_columns(const SinkConfig& config) {
     out.push_back({c, std::string(kJoinNameType)});
   }
   for (const ExtraField& e : config.extra_columns) {
-    out.push_back({e.name, e.type == ExtraType::kEnum ? enum_column_type(enum_store_of(e))
-                                                      : std::string(extra_column_type(e.type))});
+    out.push_back({e.name, extra_sql_type(e)});
   }
   return out;
 }
@@ -213,7 +209,8 @@ Status MemsqlSink::ensure_table(const std::string& table, const std::string& ddl
     }
     if (!row_table) continue;
     for (const SchemaColumn column : {SchemaColumn::kAction, SchemaColumn::kApp}) {
-      if (col != column_name(column)) continue;
+      // A dropped action/app's name may be an extra column's, of any type.
+      if (col != column_name(column) || !config_.has_column(column)) continue;
       if (Status s = check_enum_column(table, column, config_.enum_store(column), (*row)[1], (*row)[2]); !s) {
         return s;
       }

@@ -153,9 +153,8 @@ std::string describe_extra(const ExtraField& e, EpochUnit ts_unit) {
         break;
     }
   }
-  const std::string sql = e.type == ExtraType::kEnum ? enum_column_type(enum_store_of(e))
-                                                     : std::string(extra_column_type(e.type));
-  return fmt::format("extra {} <- '{}': {}; absent: {}; column {}", e.name, e.path, how, absent, sql);
+  return fmt::format("extra {} <- '{}': {}; absent: {}; column {}", e.name, e.path, how, absent,
+                     extra_sql_type(e));
 }
 
 std::string describe_delivery(const Config& config) {
@@ -505,7 +504,9 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
     for (const auto& seg : job.segments) next_offsets.push_back({seg.partition, seg.next_offset});
     stats_.sink.rows_loaded.add(job.row_count());
     stats_.sink.dead_letters_stored.add(job.dead_letter_count());
-    if (job.newest_event_ms >= 0) stats_.sink.note_event_time(job.newest_event_ms);
+    for (const auto& seg : job.segments) {
+      if (seg.newest_event_ms >= 0) stats_.sink.note_event_time(seg.newest_event_ms);
+    }
     stats_.last_commit_ns = now_ns();
     std::lock_guard lock(ack_mu);
     if (Status s = source_->acknowledge(next_offsets); !s) {
@@ -621,7 +622,7 @@ Status Pipeline::run(const RunLimits& limits, const std::atomic<bool>& stop,
         ScopedTimer timer(stats_.encode.duration);
         job = make_load_job(raw, item->starts, events, dead, *geo->table, *categories->table,
                             source_->topic(), join_tables, config_.sink.row_layout());
-        job->newest_event_ms = newest_event_time_ms(events, config_.schema.roles.event_time);
+        note_newest_event_times(events, config_.schema.roles.event_time, *job);
       }
       if (!handoff.deliver(item->seq, std::move(job))) break;
     }

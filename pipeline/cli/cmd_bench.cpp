@@ -79,11 +79,13 @@ int bench(BenchCliOptions& o, const CLI::App& cmd) {
     }
     h.sink = config->sink;
     // The bench parses with the default engagement schema and encodes the category join only: its rows
-    // have no [[enrich.join]] or [[schema.extra]] columns, and action and app as text.
+    // have no [[enrich.join]] or [[schema.extra]] columns, every fixed column, and action and app as text.
     h.sink.join_columns.clear();
     h.sink.extra_columns.clear();
     h.sink.action_store = {};
     h.sink.app_store = {};
+    h.sink.dropped_columns = 0;
+    h.sink.event_time_column = "ts";
     if (cmd.count("--geo") == 0) h.geo = config->enrich.geo;
     if (cmd.count("--category-csv") == 0) {
       // The bench reads categories from files only; a database source leaves the synthetic keys.

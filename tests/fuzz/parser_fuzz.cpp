@@ -28,15 +28,12 @@ namespace {
   std::abort();
 }
 
-// The engagement keys ip, ts and action read by extra columns (the fixed ones moved to keys the seeds do
-// not have, with defaults), so that the seeds and their mutations reach the extra columns' readers.
+// The engagement keys ip, ts and action read by extra columns of those names (the fixed ones dropped), so
+// that the seeds and their mutations reach the extra columns' readers and the dropped-column path.
 enrichd::EventSchema extra_types_schema() {
   using namespace enrichd;
   EventSchema s = default_event_schema();
-  for (const SchemaColumn c : {SchemaColumn::kIp, SchemaColumn::kTs, SchemaColumn::kAction}) {
-    s[c].path = "fixed_" + std::string(column_name(c));
-    s[c].required = false;
-  }
+  for (const SchemaColumn c : {SchemaColumn::kIp, SchemaColumn::kTs, SchemaColumn::kAction}) s[c].drop = true;
   const auto extra = [](const char* name, ExtraType type) {
     ExtraField e;
     e.name = e.path = name;
@@ -111,6 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (tabs != batch.size() * (kOutputColumns.size() - 1)) fail("encoder field count", 0);
 
   static const EventSchema extra_schema = extra_types_schema();
+  if (!check_event_schema(extra_schema)) fail("extra schema refused by check_event_schema", 0);
   static EventParser extra_parser(ParserOptions{.max_message_bytes = 4096, .schema = extra_schema});
   EventBatch extra_batch;
   dead.clear();
@@ -133,10 +131,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fail("extra enum code is not the value's index", row);
     }
   }
+  // The rows leave the three dropped columns out and add the three extras: as many fields as the default.
   out.clear();
-  encode_rows(extra_batch, geo, categories, out);
+  encode_rows(extra_batch, geo, categories, out, {},
+              RowLayout{.dropped_columns = extra_schema.dropped_columns()});
   lines = 0;
-  for (char c : out) lines += c == '\n' ? 1 : 0;
+  tabs = 0;
+  for (char c : out) {
+    lines += c == '\n' ? 1 : 0;
+    tabs += c == '\t' ? 1 : 0;
+  }
   if (lines != extra_batch.size()) fail("extra schema: encoder line count", 0);
+  if (tabs != extra_batch.size() * (kOutputColumns.size() - 1)) fail("extra schema: encoder field count", 0);
   return 0;
 }

@@ -1,6 +1,7 @@
 // Dropped fixed columns and the roles through the binary, from the embedded Kafka broker into the real
 // MariaDB: ip, ts, app and ua dropped; the geo lookup reading an extra ip column ([schema.roles] ip), the
-// event time an extra timestamp column that takes the name ts, the category join keyed on user_id. The
+// event time an extra timestamp column that takes the name ts, app a u64 extra, the category join keyed
+// on user_id. The
 // table has no dropped column and its time key on the new ts; geo and categories follow the role columns;
 // `enrichd check` and the start-up log name the roles.
 #include <gtest/gtest.h>
@@ -44,6 +45,10 @@ name = "ts"
 path = "time"
 type = "timestamp"
 required = true
+[[schema.extra]]
+name = "app"
+path = "app_id"
+type = "u64"
 [schema.roles]
 ip = "client_ip"
 [enrich]
@@ -79,7 +84,7 @@ TEST(RolesCli, DroppedColumnsAndRoleColumnsLoadFromKafka) {
       R"({"event_id":1,"user_id":3,"pin_id":9999,"action":"view","ip":"bad","ts":"x","ua":1,)"
       R"("client":{"addr":"8.8.8.8"},"time":"2024-01-01T00:00:00.250Z"})",
       R"({"event_id":2,"user_id":9999,"pin_id":3,"action":"save","client":{"addr":"2001:db8::7"},)"
-      R"("time":1704067200000})",
+      R"("time":1704067200000,"app":"ios","app_id":12})",
       R"({"event_id":3,"user_id":3,"pin_id":3,"action":"view","client":{},"time":1704067300000})",
       R"({"event_id":4,"user_id":3,"pin_id":3,"action":"view","client":{"addr":"8.8.8.8"}})",  // no time
   };
@@ -100,7 +105,7 @@ TEST(RolesCli, DroppedColumnsAndRoleColumnsLoadFromKafka) {
       table + "'");
   ASSERT_TRUE(columns) << columns.status().message();
   EXPECT_EQ(*columns, (Rows{{"event_id,user_id,pin_id,action,country_code,region,city,postal_code,latitude,"
-                             "longitude,timezone,category_id,category,client_ip,ts"}}));
+                             "longitude,timezone,category_id,category,client_ip,ts,app"}}));
   auto key = db->query(
       "SELECT column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND "
       "table_name = '" +
@@ -111,13 +116,20 @@ TEST(RolesCli, DroppedColumnsAndRoleColumnsLoadFromKafka) {
   auto rows = db->query(
       "SELECT event_id, IFNULL(client_ip, 'NULL'), IFNULL(country_code, 'NULL'), IFNULL(category_id, "
       "'NULL'), "
-      "ts FROM `" +
+      "ts, IFNULL(app, 'NULL') FROM `" +
       table + "` ORDER BY event_id");
   ASSERT_TRUE(rows) << rows.status().message();
   const std::string category_of_3 = std::to_string(expected_category(3));
-  EXPECT_EQ(*rows, (Rows{{"1", "8.8.8.8", "US", category_of_3, "2024-01-01 00:00:00.250"},
-                         {"2", "2001:db8::7", "DE", "NULL", "2024-01-01 00:00:00.000"},
-                         {"3", "NULL", "NULL", category_of_3, "2024-01-01 00:01:40.000"}}));
+  EXPECT_EQ(*rows, (Rows{{"1", "8.8.8.8", "US", category_of_3, "2024-01-01 00:00:00.250", "NULL"},
+                         {"2", "2001:db8::7", "DE", "NULL", "2024-01-01 00:00:00.000", "12"},
+                         {"3", "NULL", "NULL", category_of_3, "2024-01-01 00:01:40.000", "NULL"}}));
+  // The table's app is the extra's BIGINT UNSIGNED: the enum-store check of the dropped app leaves it be.
+  auto app_type = db->query(
+      "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = "
+      "'" +
+      table + "' AND column_name = 'app'");
+  ASSERT_TRUE(app_type) << app_type.status().message();
+  EXPECT_EQ(*app_type, (Rows{{"bigint(20) unsigned"}}));
   auto dead = db->query("SELECT reason, field FROM `" + table + "_dead_letters` ORDER BY kafka_offset");
   ASSERT_TRUE(dead) << dead.status().message();
   EXPECT_EQ(*dead, (Rows{{"missing_field", "time"}}));

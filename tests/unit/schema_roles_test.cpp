@@ -150,9 +150,16 @@ TEST(DroppedColumns, Config) {
       HasSubstr("'filter.ts_min'/'filter.ts_max' read ts, which [schema.fields.ts] drop = true leaves out"));
   EXPECT_THAT(error_of("[schema.fields.action]\ndrop = true\n[filter]\ninclude_actions = [\"view\"]\n"),
               HasSubstr("is 'action', which is no column (dropped: [schema.fields.action] drop = true)"));
-  EXPECT_THAT(error_of("[schema.fields.pin_id]\ndrop = true\n"),
-              HasSubstr("'enrich.category_csv' is 'pin_id', which [schema.fields.pin_id] drop = true leaves "
-                        "out: key the join on another column, or keep pin_id"));
+  EXPECT_THAT(
+      error_of("[schema.fields.pin_id]\ndrop = true\n"),
+      HasSubstr("'enrich.category_csv' keys the category join on pin_id, which [schema.fields.pin_id] "
+                "drop = true leaves out: use [enrich.categories] with pins_csv and key_field"));
+  EXPECT_THAT(
+      error_of("[schema.fields.user_id]\ndrop = true\n[[enrich.join]]\noutput_column = \"seg\"\n"
+               "key_field = \"user_id\"\npins_csv = \"p\"\n"),
+      HasSubstr(
+          "'enrich.join[1].key_field' is 'user_id', which [schema.fields.user_id] drop = true leaves out: "
+          "key the join on another column, or keep user_id"));
   EXPECT_THAT(error_of("[schema.fields.ip]\ndrop = true\n"),
               HasSubstr("config key 'schema.roles.ip' is needed: the geo lookup reads an IP address, and "
                         "[schema.fields.ip] is dropped"));
@@ -173,8 +180,12 @@ TEST(Roles, DefaultsAndErrors) {
   EXPECT_TRUE(c->schema.roles.event_time.none());
 
   EXPECT_THAT(error_of("[schema.roles]\nip = \"ua\"\n"),
-              HasSubstr("'schema.roles.ip' is 'ua', which is no column: name ip or a [[schema.extra]] column "
-                        "of type ip"));
+              HasSubstr("'schema.roles.ip' is 'ua', a column of type string: name ip or a [[schema.extra]] "
+                        "column of type ip"));
+  EXPECT_THAT(
+      error_of("[schema.roles]\nip = \"nope\"\n"),
+      HasSubstr("'schema.roles.ip' is 'nope', which is no column: name ip or a [[schema.extra]] column "
+                "of type ip"));
   EXPECT_THAT(error_of("[schema.roles]\nevent_time = \"ts2\"\n"),
               HasSubstr("'schema.roles.event_time' is 'ts2', which is no column: name ts or a "
                         "[[schema.extra]] column of type timestamp"));
@@ -221,14 +232,31 @@ TEST(Roles, TheCategoryJoinReadsItsKeyColumn) {
   EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));
 }
 
-TEST(Roles, NewestEventTimeOfTheSelectedRows) {
+// The newest event time per partition of a batch, as note_newest_event_times stamps it on the segments of a
+// job with one segment per partition in `partitions` (-1: none).
+std::vector<int64_t> newest_per_partition(const EventBatch& b, const ColumnRole& role,
+                                          const std::vector<int32_t>& partitions) {
+  LoadJob job;
+  for (int32_t p : partitions) {
+    job.segments.emplace_back();
+    job.segments.back().partition = p;
+  }
+  note_newest_event_times(b, role, job);
+  std::vector<int64_t> out;
+  for (const PartitionSegment& seg : job.segments) out.push_back(seg.newest_event_ms);
+  return out;
+}
+
+TEST(Roles, NewestEventTimeOfTheSelectedRowsPerPartition) {
   EventBatch b;
-  b.ts_ms = {5, 9, 7};
+  b.ts_ms = {5, 9, 7, 3, 4};
+  b.position = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {0, 3}};
+  b.selected = {0, 2, 3, 4};  // row 1 (the newest) filtered out
+  EXPECT_EQ(newest_per_partition(b, ColumnRole{"ts"}, {0, 1}), (std::vector<int64_t>{7, 3}));
+  EXPECT_EQ(newest_per_partition(b, ColumnRole{"ts"}, {1, 0}), (std::vector<int64_t>{3, 7}));
+  EXPECT_EQ(newest_per_partition(b, ColumnRole{}, {0, 1}), (std::vector<int64_t>{-1, -1}));
   b.selected = {0, 2};
-  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{"ts"}), 7);
-  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{}), -1);
-  b.selected.clear();
-  EXPECT_EQ(newest_event_time_ms(b, ColumnRole{"ts"}), -1);
+  EXPECT_EQ(newest_per_partition(b, ColumnRole{"ts"}, {0, 1}), (std::vector<int64_t>{7, -1}));
 }
 
 // ip and ts replaced: the address comes from an extra ip column (NULL: no geo record), the event time
@@ -277,9 +305,10 @@ TEST(Roles, IpAndEventTimeFromExtraColumns) {
   ASSERT_TRUE(stage.apply(b));
   EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));  // the fixed ip (0.0.0.0) unread
   EXPECT_EQ(b.category_id, (std::vector<uint32_t>{1, 1, 1}));
-  EXPECT_EQ(newest_event_time_ms(b, c->schema.roles.event_time), 1704067201000);
+  EXPECT_EQ(newest_per_partition(b, c->schema.roles.event_time, {0}), std::vector<int64_t>{1704067201000});
   b.selected = {0, 2};
-  EXPECT_EQ(newest_event_time_ms(b, c->schema.roles.event_time), 1704067200500);  // row 2's is NULL
+  // Row 2's is NULL.
+  EXPECT_EQ(newest_per_partition(b, c->schema.roles.event_time, {0}), std::vector<int64_t>{1704067200500});
 
   // The rows: no fixed ts and ip, the two extras last.
   std::string out;
@@ -298,10 +327,29 @@ TEST(Roles, IpAndEventTimeFromExtraColumns) {
 }
 
 TEST(Roles, ExtraColumnsOfTheWrongTypeOrMissing) {
+  // ts dropped and replaced by an extra of another type: no event time (the role is optional), unless named.
+  auto plain = parse("[schema.fields.ts]\ndrop = true\n[[schema.extra]]\nname = \"ts\"\ntype = \"u64\"\n");
+  ASSERT_TRUE(plain) << plain.status().message();
+  EXPECT_TRUE(plain->schema.roles.event_time.none());
+  EXPECT_EQ(plain->sink.event_time_column, "");
+  EXPECT_THAT(
+      error_of("[schema.fields.ts]\ndrop = true\n[[schema.extra]]\nname = \"ts\"\ntype = \"u64\"\n"
+               "[schema.roles]\nevent_time = \"ts\"\n"),
+      HasSubstr("'schema.roles.event_time' is 'ts', a [[schema.extra]] column of type u64: it must be of "
+                "type timestamp"));
+  // Join keys on output columns other than the input ones.
+  EXPECT_THAT(
+      error_of("[[enrich.join]]\noutput_column = \"seg\"\nkey_field = \"country_code\"\npins_csv = \"s\"\n"),
+      HasSubstr("'enrich.join[1].key_field' is 'country_code', an output column that cannot be a join key"));
+  // ip dropped, and the extra that took its name is no address: the role must be named.
   EXPECT_THAT(
       error_of("[schema.fields.ip]\ndrop = true\n[[schema.extra]]\nname = \"ip\"\ntype = \"string\"\n"),
-      HasSubstr("'schema.roles.ip' is 'ip', a [[schema.extra]] column of type string: it must be of "
-                "type ip"));
+      HasSubstr("'schema.roles.ip' is needed: the geo lookup reads an IP address, and [schema.fields.ip] is "
+                "dropped"));
+  EXPECT_THAT(error_of("[schema.fields.ip]\ndrop = true\n[[schema.extra]]\nname = \"ip\"\ntype = \"string\"\n"
+                       "[schema.roles]\nip = \"ip\"\n"),
+              HasSubstr("'schema.roles.ip' is 'ip', a [[schema.extra]] column of type string: it must be of "
+                        "type ip"));
   EXPECT_THAT(
       error_of("[[schema.extra]]\nname = \"t2\"\ntype = \"u64\"\n[schema.roles]\nevent_time = \"t2\"\n"),
       HasSubstr("'schema.roles.event_time' is 't2', a [[schema.extra]] column of type u64: it must be "
