@@ -13,13 +13,13 @@
 #include <utility>
 #include <vector>
 
-#include "config_test_util.h"
 #include "host/category_table.h"
 #include "host/event_parser.h"
 #include "host/geo_table.h"
 #include "host/row_encoder.h"
 #include "pipeline/config.h"
 #include "pipeline/memsql_sink.h"
+#include "schema_test_util.h"
 
 namespace enrichd {
 namespace {
@@ -35,21 +35,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-struct Parsed {
-  EventBatch batch;
-  std::vector<DeadLetter> dead;
-};
-
-Parsed parse_with(const EventSchema& schema, const std::vector<std::string>& messages) {
-  EXPECT_TRUE(check_event_schema(schema)) << check_event_schema(schema).message();
-  RawBatch raw;
-  for (size_t i = 0; i < messages.size(); ++i) raw.add(messages[i], {0, static_cast<int64_t>(i)});
-  Parsed p;
-  EventParser parser(ParserOptions{.schema = schema});
-  parser.parse(raw, p.batch, p.dead);
-  EXPECT_EQ(p.batch.size() + p.dead.size(), messages.size());
-  return p;
-}
+using testing_util::parse_with;
+using testing_util::Parsed;
 
 // Every column under "ctx": ip three levels down, the ids one level down.
 EventSchema nested_schema() {
@@ -274,13 +261,7 @@ TEST(EventSchema, ChecksPathsAndDictionaries) {
 }
 
 // Pass-through columns: every type, from_string, defaults, NULL, required, wrong types.
-ExtraField extra_field(std::string name, std::string path, ExtraType type) {
-  ExtraField f;
-  f.name = std::move(name);
-  f.path = std::move(path);
-  f.type = type;
-  return f;
-}
+using testing_util::extra_field;
 
 EventSchema extra_schema() {
   EventSchema s = default_event_schema();
@@ -370,15 +351,11 @@ TEST(EventSchema, ExtraPathsMustNotCollide) {
 
 // --- [schema.fields.<column>] ---
 
-const std::string kHead =
-    testing_util::kSourceAndSink + "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n[schema]\n";
-
 Result<Config> parse(const std::string& schema) {
-  return parse_config(kHead + schema, "/base");
+  return testing_util::parse_schema_config(schema);
 }
-
 std::string error_of(const std::string& schema) {
-  return testing_util::refusal_of(parse(schema), schema);
+  return testing_util::schema_config_refusal(schema);
 }
 
 TEST(SchemaConfig, NoFieldsIsTheDefaultSchema) {
@@ -487,12 +464,9 @@ TEST(SchemaConfig, ExtraColumnErrors) {
   EXPECT_THAT(error_of("[[schema.extra]]\nname = \"a\"\npath = \"ts\"\ntype = \"string\"\n"),
               HasSubstr("columns 'ts' and 'a' both read path 'ts'"));
   EXPECT_THAT(error_of("extra = 1\n"), HasSubstr("'schema.extra' must be an array of tables"));
-  EXPECT_THAT(parse_config(kHead + "[[schema.extra]]\nname = \"segment_id\"\ntype = \"u64\"\n"
-                                   "[[enrich.join]]\noutput_column = \"segment\"\nkey_field = \"user_id\"\n"
-                                   "pins_csv = \"s.csv\"\n",
-                           "/base")
-                  .status()
-                  .message(),
+  EXPECT_THAT(error_of("[[schema.extra]]\nname = \"segment_id\"\ntype = \"u64\"\n"
+                       "[[enrich.join]]\noutput_column = \"segment\"\nkey_field = \"user_id\"\n"
+                       "pins_csv = \"s.csv\"\n"),
               HasSubstr("names column 'segment_id', which the join 'segment' writes"));
 }
 

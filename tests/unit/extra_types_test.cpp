@@ -12,7 +12,6 @@
 
 #include <fmt/format.h>
 
-#include "config_test_util.h"
 #include "host/category_table.h"
 #include "host/event_parser.h"
 #include "host/geo_table.h"
@@ -21,49 +20,22 @@
 #include "pipeline/enum_columns.h"
 #include "pipeline/event_filter.h"
 #include "pipeline/memsql_sink.h"
+#include "schema_test_util.h"
 
 namespace enrichd {
 namespace {
 
 using ::testing::HasSubstr;
 
-ExtraField extra_field(std::string name, std::string path, ExtraType type) {
-  ExtraField f;
-  f.name = std::move(name);
-  f.path = std::move(path);
-  f.type = type;
-  return f;
-}
+using testing_util::extra_field;
+using testing_util::parse_with;
+using testing_util::Parsed;
+using testing_util::split;
 
 // An engagement event with `rest` (JSON members) after the fixed fields.
 std::string event(int id, std::string_view rest) {
   return fmt::format(R"({{"event_id":{},"ts":2,"user_id":3,"pin_id":4,"action":"view","ip":"1.2.3.4"{}}})",
                      id, rest.empty() ? "" : "," + std::string(rest));
-}
-
-struct Parsed {
-  EventBatch batch;
-  std::vector<DeadLetter> dead;
-};
-
-Parsed parse_with(const EventSchema& schema, const std::vector<std::string>& messages,
-                  EpochUnit ts_unit = EpochUnit::kMilliseconds) {
-  EXPECT_TRUE(check_event_schema(schema)) << check_event_schema(schema).message();
-  RawBatch raw;
-  for (size_t i = 0; i < messages.size(); ++i) raw.add(messages[i], {0, static_cast<int64_t>(i)});
-  Parsed p;
-  EventParser parser(ParserOptions{.ts_unit = ts_unit, .schema = schema});
-  parser.parse(raw, p.batch, p.dead);
-  EXPECT_EQ(p.batch.size() + p.dead.size(), messages.size());
-  return p;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string part;
-  std::istringstream in(s);
-  while (std::getline(in, part, sep)) out.push_back(part);
-  return out;
 }
 
 // The last `n` fields of each encoded line.
@@ -303,15 +275,12 @@ TEST(ExtraTypesDdl, ColumnTypesAndTheEnumStoreChecks) {
 
 // --- the config ---
 
-const std::string kHead = testing_util::kSourceAndSink +
-                          "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n[schema]\nts_unit = \"us\"\n";
-
+// [schema] ts_unit = "us", then `schema`.
 Result<Config> parse(const std::string& schema) {
-  return parse_config(kHead + schema, "/base");
+  return testing_util::parse_schema_config("ts_unit = \"us\"\n" + schema);
 }
-
 std::string error_of(const std::string& schema) {
-  return testing_util::refusal_of(parse(schema), schema);
+  return testing_util::schema_config_refusal("ts_unit = \"us\"\n" + schema);
 }
 
 // One [[schema.extra]] table of `type` with `keys` (TOML lines) added.

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "config_test_util.h"
 #include "host/category_table.h"
 #include "host/event_parser.h"
 #include "host/geo_table.h"
@@ -19,6 +18,7 @@
 #include "pipeline/load_job.h"
 #include "pipeline/memsql_sink.h"
 #include "pipeline/pipeline.h"
+#include "schema_test_util.h"
 
 namespace enrichd {
 namespace {
@@ -26,23 +26,13 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string part;
-  std::istringstream in(s);
-  while (std::getline(in, part, sep)) out.push_back(part);
-  return out;
-}
-
-const std::string kHead =
-    testing_util::kSourceAndSink + "[enrich]\ngeo = \"g\"\ncategory_csv = \"p\"\n[schema]\n";
+using testing_util::split;
 
 Result<Config> parse(const std::string& schema) {
-  return parse_config(kHead + schema, "/base");
+  return testing_util::parse_schema_config(schema);
 }
-
 std::string error_of(const std::string& schema) {
-  return testing_util::refusal_of(parse(schema), schema);
+  return testing_util::schema_config_refusal(schema);
 }
 
 // ua, user_id and app dropped: events without them parse, and a value of the wrong type there is not read.
@@ -201,16 +191,26 @@ TEST(Roles, DefaultsAndErrors) {
   EXPECT_THAT(error_of("roles = 1\n"), HasSubstr("'schema.roles' must be a table"));
 }
 
+// The tables the enrich stage tests look up: 1.0.0.0/24 is record 0 (AU); key 10 (a pin id) has category 1,
+// key 20 (a user id) category 2.
+struct EnrichTables {
+  EnrichTables() {
+    auto built = GeoTable::build({{*parse_ip("1.0.0.0"), *parse_ip("1.0.0.255"), 0, 1}},
+                                 {GeoRecord{"AU", "", "", 0, 0, false, "", ""}});
+    EXPECT_TRUE(built) << built.status().message();
+    if (built) geo = std::move(built).value();
+    EXPECT_TRUE(categories.insert(10, 1).is_ok());
+    EXPECT_TRUE(categories.insert(20, 2).is_ok());
+  }
+  GeoTable geo;
+  CategoryTable categories;
+};
+
 // The enrich stage reads the category join's key from the column its key_field names.
 TEST(Roles, TheCategoryJoinReadsItsKeyColumn) {
+  const EnrichTables t;
   auto backend = make_backend("scalar");
   ASSERT_TRUE(backend) << backend.status().message();
-  auto geo = GeoTable::build({{*parse_ip("1.0.0.0"), *parse_ip("1.0.0.255"), 0, 1}},
-                             {GeoRecord{"AU", "", "", 0, 0, false, "", ""}});
-  ASSERT_TRUE(geo) << geo.status().message();
-  CategoryTable categories;
-  ASSERT_TRUE(categories.insert(10, 1).is_ok());  // a pin id
-  ASSERT_TRUE(categories.insert(20, 2).is_ok());  // a user id
   EventBatch b;
   b.pin_id = {10, 10, 10};
   b.user_id = {20, 21, 20};
@@ -219,7 +219,7 @@ TEST(Roles, TheCategoryJoinReadsItsKeyColumn) {
   b.geo_record.assign(3, kNoRecord);
   b.category_id.assign(3, kNoRecord);
   b.selected = {0, 1};  // row 2 filtered out
-  EnrichStage stage(**backend, *geo, categories);
+  EnrichStage stage(**backend, t.geo, t.categories);
   ASSERT_TRUE(stage.apply(b));
   EXPECT_EQ(b.category_id, (std::vector<uint32_t>{1, 1, kNoRecord}));
   EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));
@@ -293,14 +293,10 @@ TEST(Roles, IpAndEventTimeFromExtraColumns) {
   EXPECT_EQ(dead[0].reason, DeadLetterReason::kBadIp);
   EXPECT_EQ(dead[0].field, "ctx.ip");
 
+  const EnrichTables t;
   auto backend = make_backend("scalar");
   ASSERT_TRUE(backend) << backend.status().message();
-  auto geo = GeoTable::build({{*parse_ip("1.0.0.0"), *parse_ip("1.0.0.255"), 0, 1}},
-                             {GeoRecord{"AU", "", "", 0, 0, false, "", ""}});
-  ASSERT_TRUE(geo) << geo.status().message();
-  CategoryTable categories;
-  ASSERT_TRUE(categories.insert(10, 1).is_ok());
-  EnrichStage stage(**backend, *geo, categories);
+  EnrichStage stage(**backend, t.geo, t.categories);
   stage.set_columns(c->schema.roles.ip, c->enrich.categories());
   ASSERT_TRUE(stage.apply(b));
   EXPECT_EQ(b.geo_record, (std::vector<uint32_t>{0, kNoRecord, kNoRecord}));  // the fixed ip (0.0.0.0) unread
@@ -312,7 +308,7 @@ TEST(Roles, IpAndEventTimeFromExtraColumns) {
 
   // The rows: no fixed ts and ip, the two extras last.
   std::string out;
-  encode_rows(b, *geo, categories, out, {}, c->sink.row_layout());
+  encode_rows(b, t.geo, t.categories, out, {}, c->sink.row_layout());
   const std::vector<std::string> lines = split(out, '\n');
   ASSERT_EQ(lines.size(), 2U);
   const std::vector<std::string> fields = split(lines[0], '\t');
