@@ -254,7 +254,7 @@ TEST(EnrichdBench, LibmaxminddbBaselineOnTheSameMmdb) {
 
 TEST(EnrichdBench, LoadPutsTheRowsInTheDatabaseBesideRawLoadData) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
-  const std::string table = "bench_" + std::to_string(std::random_device{}());
+  const std::string table = unique_name("bench_");
   Bench b;
   std::vector<std::string> args = {"--events", "20000", "--repeat",      "1", "--load", "--dsn", test_dsn(),
                                    "--table",  table,   "--connections", "2"};

@@ -13,11 +13,7 @@ using namespace std::chrono_literals;
 
 class EnrichdCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = make_temp_dir("enrichd-cli");
-    write_file(dir_ + "/geo.csv", test_geo_csv());
-    write_file(dir_ + "/pins.csv", test_pins_csv());
-  }
+  void SetUp() override { dir_ = make_reference_dir("enrichd-cli"); }
 
   // A valid file-source config with `dsn`, plus `extra` appended.
   std::string config(const std::string& dsn, const std::string& extra = "") const {
@@ -40,7 +36,7 @@ table = "{}"
   }
 
   std::string dir_;
-  std::string table_ = "cli_" + std::to_string(std::random_device{}());
+  std::string table_ = unique_name("cli_");
 };
 
 TEST_F(EnrichdCli, UnknownKeyIsNamed) {

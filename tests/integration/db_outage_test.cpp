@@ -55,10 +55,8 @@ TEST(DatabaseOutage, ExactlyOnceRidesOutThirtySecondsWithoutTheDatabase) {
   ASSERT_TRUE(broker) << broker.status().message();
   const std::string topic = "outage";
   ASSERT_TRUE((*broker)->create_topic(topic, kPartitions));
-  const std::string dir = make_temp_dir("enrichd-outage");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
-  const std::string table = "outage_" + std::to_string(std::random_device{}());
+  const std::string dir = make_reference_dir("enrichd-outage");
+  const std::string table = unique_name("outage_");
   const std::string group = table + "_group";
   write_file(dir + "/enrichd.toml",
              fmt::format(R"([source]
@@ -118,8 +116,7 @@ connections = 3
   EXPECT_EQ(run.wait(60s), 0) << run.stderr_text();
   EXPECT_NE(run.stderr_text().find("retrying"), std::string::npos) << "the sink never saw the outage?";
   EXPECT_EQ(count_rows(*db, table), "4000/4000");
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
-  (void)db->execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group + "'");
+  drop_run_tables(*db, table, group);
 }
 
 }  // namespace

@@ -52,10 +52,8 @@ std::string event(int id, const std::string& action, const std::string& app) {
 
 TEST(EnumStoreCli, EnumAndCodeColumnsLoadAndMismatchedTablesAreRefused) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
-  const std::string dir = make_temp_dir("enrichd-enum-store");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
-  const std::string table = "enum_store_" + std::to_string(std::random_device{}());
+  const std::string dir = make_reference_dir("enrichd-enum-store");
+  const std::string table = unique_name("enum_store_");
   write_file(dir + "/events.jsonl", event(1, "it's", "android") + event(2, "back\\\\slash", "") +
                                         event(3, "click", "ios") + event(4, "like", "ios") +
                                         event(5, "click", "desktop"));
@@ -116,7 +114,7 @@ TEST(EnumStoreCli, EnumAndCodeColumnsLoadAndMismatchedTablesAreRefused) {
                        table + "` MODIFY `action` ENUM('click','it\\'s','back\\\\slash','hide')"),
             std::string::npos)
       << r.err;
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  drop_run_tables(*db, table);
 
   // A table made with the text store (VARCHAR) refused for codes.
   ASSERT_TRUE(db->execute(create_table_sql(table, SinkConfig{})));
@@ -128,7 +126,7 @@ TEST(EnumStoreCli, EnumAndCodeColumnsLoadAndMismatchedTablesAreRefused) {
                  "an integer column (SMALLINT UNSIGNED): set schema.fields.app.store = \"text\""),
       std::string::npos)
       << r.err;
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  drop_run_tables(*db, table);
 }
 
 }  // namespace

@@ -67,10 +67,8 @@ TEST(EventFilterRun, RangeOnAnExtraColumnAndAMatchListDecideTheLoadedRows) {
   ASSERT_TRUE(broker) << broker.status().message();
   const std::string topic = "filtered";
   ASSERT_TRUE((*broker)->create_topic(topic, 2));
-  const std::string dir = make_temp_dir("enrichd-filter");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
-  const std::string table = "filter_" + std::to_string(std::random_device{}());
+  const std::string dir = make_reference_dir("enrichd-filter");
+  const std::string table = unique_name("filter_");
 
   // Every combination of action, country (NULL included) and dwell time (edges, NULL included).
   const std::vector<const char*> actions = {"view", "hide", "click"};
@@ -120,7 +118,7 @@ TEST(EventFilterRun, RangeOnAnExtraColumnAndAMatchListDecideTheLoadedRows) {
   }
   EXPECT_EQ(loaded, expected);
   EXPECT_EQ(expected.size(), 12U);  // 2 actions x 2 countries x 3 dwell times
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  drop_run_tables(*db, table);
 
   // A rule that does not fit the schema stops check and run at start, naming the key.
   write_file(dir + "/bad.toml", filter_config((*broker)->bootstrap_servers(), topic, table,

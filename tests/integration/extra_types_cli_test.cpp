@@ -81,9 +81,7 @@ TEST(ExtraTypesCli, IpTimestampAndEnumColumnsLoadFromKafka) {
   ASSERT_TRUE(broker) << broker.status().message();
   const std::string topic = "extra_types";
   ASSERT_TRUE((*broker)->create_topic(topic, 1));
-  const std::string dir = make_temp_dir("enrichd-extra-types");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string dir = make_reference_dir("enrichd-extra-types");
   const std::string suffix = std::to_string(std::random_device{}());
   const std::string table = "extra_types_" + suffix;
   const std::string group = "enrichd-extra-types-" + suffix;
@@ -151,8 +149,7 @@ TEST(ExtraTypesCli, IpTimestampAndEnumColumnsLoadFromKafka) {
                 "\"code\" needs an integer column (SMALLINT UNSIGNED): set schema.extra[3].store = \"enum\""),
             std::string::npos)
       << r.err;
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
-  (void)db->execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group + "'");
+  drop_run_tables(*db, table, group);
 }
 
 }  // namespace

@@ -162,7 +162,7 @@ TEST(GeoCli, RunEnrichesFromAnMmdbAndItsSnapshot) {
   ASSERT_TRUE(db);
   for (const std::string& geo : {mmdb, dir + "/geo.snap"}) {
     SCOPED_TRACE(geo);
-    const std::string table = "geo_run_" + std::to_string(std::random_device{}());
+    const std::string table = testing_support::unique_name("geo_run_");
     testing_support::write_file(dir + "/c.toml", fmt::format(R"([source]
 kind = "file"
 path = "events.jsonl"

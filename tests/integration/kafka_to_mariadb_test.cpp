@@ -35,11 +35,9 @@ class KafkaToMariadb : public ::testing::Test {
     ASSERT_TRUE(broker) << broker.status().message();
     broker_ = std::move(broker).value();
     ASSERT_TRUE(broker_->create_topic(topic_, partitions_));
-    dir_ = make_temp_dir("enrichd-it");
-    write_file(dir_ + "/geo.csv", test_geo_csv());
-    write_file(dir_ + "/pins.csv", test_pins_csv());
+    dir_ = make_reference_dir("enrichd-it");
     write_file(dir_ + "/categories.csv", test_category_names_csv());
-    table_ = "it_" + std::to_string(std::random_device{}());
+    table_ = unique_name("it_");
     write_file(dir_ + "/enrichd.toml",
                fmt::format(R"([source]
 brokers = "{}"
@@ -65,8 +63,7 @@ table = "{}"
 
   void TearDown() override {
     if (!db_) return;
-    (void)db_->execute("DROP TABLE IF EXISTS `" + table_ + "`, `" + table_ + "_dead_letters`");
-    (void)db_->execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group_ + "'");
+    drop_run_tables(*db_, table_, group_);
   }
 
   // Good events get ids from next_id_; every 29th message is broken in one of several ways.
@@ -214,8 +211,7 @@ table = "{}"
   std::unique_ptr<MysqlConnection> db_;
   std::unique_ptr<MockBroker> broker_;
   // A fresh group per test: offsets stored in the database by earlier runs must not apply to this broker.
-  std::string topic_ = "engagements", group_ = "enrichd-it-" + std::to_string(std::random_device{}()), dir_,
-              table_;
+  std::string topic_ = "engagements", group_ = unique_name("enrichd-it-"), dir_, table_;
   std::mt19937_64 rng_{42};
   std::map<uint64_t, SentEvent> sent_;
   uint64_t next_id_ = 1, bad_sent_ = 0;

@@ -32,7 +32,7 @@ class LocalInfile : public ::testing::Test {
   }
 
   std::unique_ptr<MysqlConnection> db_;
-  std::string table_ = "infile_" + std::to_string(std::random_device{}());
+  std::string table_ = unique_name("infile_");
   std::string disk_file_;
 };
 

@@ -55,7 +55,7 @@ class GeoReload : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (db_) (void)db_->execute("DROP TABLE IF EXISTS `" + table_ + "`, `" + table_ + "_dead_letters`");
+    if (db_) drop_run_tables(*db_, table_);
     std::filesystem::remove_all(dir_);
   }
 
@@ -129,7 +129,7 @@ listen = "127.0.0.1:{}"
 
   std::unique_ptr<MysqlConnection> db_;
   std::string dir_;
-  std::string table_ = "reload_" + std::to_string(std::random_device{}());
+  std::string table_ = unique_name("reload_");
   int port_ = 0;
   int64_t next_id_ = 1;
 };
@@ -404,9 +404,7 @@ TEST_F(StatusOutput, TerminalGetsALiveStatusLine) {
 // ---- metrics exporter start-up errors -----------------------------------------------------------------
 
 TEST(MetricsStartup, PortInUseOrBadAddressStopsStartUpNamingTheKey) {
-  const std::string dir = make_temp_dir("enrichd-metrics");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string dir = make_reference_dir("enrichd-metrics");
   auto config = [&](const std::string& listen) {
     write_file(dir + "/c.toml", fmt::format(R"([source]
 kind = "file"
@@ -463,9 +461,7 @@ TEST(MetricsStartup, HealthzIs503WhileStartingUp) {
   ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   ASSERT_EQ(::listen(silent, 4), 0);
   ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::string dir = make_temp_dir("enrichd-metrics");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string dir = make_reference_dir("enrichd-metrics");
   const int port = free_tcp_port();
   write_file(dir + "/c.toml", fmt::format(R"([source]
 kind = "file"

@@ -72,9 +72,7 @@ TEST(RolesCli, DroppedColumnsAndRoleColumnsLoadFromKafka) {
   ASSERT_TRUE(broker) << broker.status().message();
   const std::string topic = "roles";
   ASSERT_TRUE((*broker)->create_topic(topic, 1));
-  const std::string dir = make_temp_dir("enrichd-roles");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
+  const std::string dir = make_reference_dir("enrichd-roles");
   const std::string suffix = std::to_string(std::random_device{}());
   const std::string table = "roles_" + suffix;
   const std::string group = "enrichd-roles-" + suffix;
@@ -144,8 +142,7 @@ TEST(RolesCli, DroppedColumnsAndRoleColumnsLoadFromKafka) {
         "user_id -> category_id"}) {
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
   }
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
-  (void)db->execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group + "'");
+  drop_run_tables(*db, table, group);
 }
 
 }  // namespace

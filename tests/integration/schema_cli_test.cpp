@@ -35,10 +35,8 @@ table = "{}"
 
 TEST(SchemaCli, EventTimesInSecondsAndRfc3339) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
-  const std::string dir = make_temp_dir("enrichd-schema");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
-  const std::string table = "schema_" + std::to_string(std::random_device{}());
+  const std::string dir = make_reference_dir("enrichd-schema");
+  const std::string table = unique_name("schema_");
   const char* kTimes[] = {"1700000000", "1700000000.25", "\"1700000001\"", "\"2023-11-14T23:13:20.5+01:00\"",
                           "\"2023-11-14 22:13:21Z\""};
   std::string lines;
@@ -65,7 +63,7 @@ TEST(SchemaCli, EventTimesInSecondsAndRfc3339) {
                                                           {"4", "2023-11-14 22:13:20.500"},
                                                           {"5", "2023-11-14 22:13:21.000"}};
   EXPECT_EQ(*rows, expected);
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  drop_run_tables(*db, table);
 
   write_file(dir + "/c.toml", config(test_dsn(), table, "minutes"));
   r = run_process({enrichd_binary(), "run", "-c", dir + "/c.toml"}, 60s);
@@ -75,10 +73,8 @@ TEST(SchemaCli, EventTimesInSecondsAndRfc3339) {
 
 TEST(SchemaCli, NestedPathsDefaultsEnumsAndExtraColumns) {
   if (test_dsn().empty()) GTEST_SKIP() << "ENRICHD_TEST_DSN is not set; run through scripts/test";
-  const std::string dir = make_temp_dir("enrichd-schema-fields");
-  write_file(dir + "/geo.csv", test_geo_csv());
-  write_file(dir + "/pins.csv", test_pins_csv());
-  const std::string table = "schema_fields_" + std::to_string(std::random_device{}());
+  const std::string dir = make_reference_dir("enrichd-schema-fields");
+  const std::string table = unique_name("schema_fields_");
   write_file(
       dir + "/events.jsonl",
       R"({"id":1,"t":1700000000000,"ctx":{"user":{"id":"42"},"pin":7,"dwell":1500,"client":{"ip":"8.8.8.8","app":"ios"}},"kind":"save","score":-1.5})"
@@ -149,7 +145,7 @@ table = "{}"
   const std::vector<std::vector<std::string>> expected_dead = {{"missing_field", "ctx.client.ip"},
                                                                {"unknown_value", "kind"}};
   EXPECT_EQ(*dead, expected_dead);
-  (void)db->execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  drop_run_tables(*db, table);
 
   write_file(dir + "/c.toml", fmt::format(R"([source]
 kind = "file"

@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include "pipeline_fixture.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,6 +44,22 @@ std::string make_temp_dir(const std::string& prefix) {
   const auto dir = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string make_reference_dir(const std::string& prefix) {
+  const std::string dir = make_temp_dir(prefix);
+  write_file(dir + "/geo.csv", test_geo_csv());
+  write_file(dir + "/pins.csv", test_pins_csv());
+  return dir;
+}
+
+std::string unique_name(const std::string& prefix) {
+  return prefix + std::to_string(std::random_device{}());
+}
+
+void drop_run_tables(MysqlConnection& db, const std::string& table, const std::string& group) {
+  (void)db.execute("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_dead_letters`");
+  if (!group.empty()) (void)db.execute("DELETE FROM enrichd_offsets WHERE consumer_group = '" + group + "'");
 }
 
 std::string read_file(const std::string& path) {

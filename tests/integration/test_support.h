@@ -23,6 +23,14 @@ std::string enrichd_binary();
 std::string make_temp_dir(const std::string& prefix);
 void write_file(const std::string& path, const std::string& contents);
 std::string read_file(const std::string& path);
+// A fresh directory holding the reference data the tests' configs name: geo.csv (test_geo_csv) and
+// pins.csv (test_pins_csv) of pipeline_fixture.h.
+std::string make_reference_dir(const std::string& prefix);
+// `prefix` and a random number: a table or consumer group no other run uses.
+std::string unique_name(const std::string& prefix);
+// Drops a run's tables: `table` and its dead-letter table; with `group`, forgets the offsets the group
+// stored in enrichd_offsets.
+void drop_run_tables(MysqlConnection& db, const std::string& table, const std::string& group = "");
 
 class ChildProcess {
  public:
