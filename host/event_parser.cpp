@@ -213,6 +213,17 @@ struct PathNode {
   }
 };
 
+// An enum column's dictionary: each value to its code.
+using EnumDictionary = std::unordered_map<std::string_view, uint16_t>;
+
+// Each value of `values` to its index (views into `values`).
+EnumDictionary make_dictionary(const std::vector<std::string>& values) {
+  EnumDictionary dict;
+  for (size_t i = 0; i < values.size(); ++i)
+    dict.emplace(std::string_view(values[i]), static_cast<uint16_t>(i));
+  return dict;
+}
+
 // The schema resolved once: the path tree, and per column what a failure names and how a value is read.
 struct CompiledSchema {
   CompiledSchema(const EventSchema& s, EpochUnit ts_unit) : schema(s) {
@@ -264,18 +275,13 @@ struct CompiledSchema {
       if (f.drop) continue;
       if (f.required) required |= 1U << c;
       has_dictionary = has_dictionary || !f.values.empty();
-      for (size_t i = 0; i < f.values.size(); ++i) {
-        dictionary[c].emplace(std::string_view(f.values[i]), static_cast<uint16_t>(i));
-      }
+      dictionary[c] = make_dictionary(f.values);
     }
-    extra_dictionary.resize(schema.extra.size());
     for (size_t i = 0; i < schema.extra.size(); ++i) {
       const ExtraField& e = schema.extra[i];
       extra_unit.push_back(e.unit.value_or(ts_unit));
       if (e.type == ExtraType::kIp || e.type == ExtraType::kEnum) extra_checked.push_back(i);
-      for (size_t code = 0; code < e.values.size(); ++code) {
-        extra_dictionary[i].emplace(std::string_view(e.values[code]), static_cast<uint16_t>(code));
-      }
+      extra_dictionary.push_back(make_dictionary(e.values));
     }
   }
   CompiledSchema(const CompiledSchema&) = delete;
@@ -290,10 +296,10 @@ struct CompiledSchema {
   uint32_t required = 0;
   uint64_t extra_required = 0;
   bool has_dictionary = false;
-  std::array<std::unordered_map<std::string_view, uint16_t>, kColumns> dictionary;
+  std::array<EnumDictionary, kColumns> dictionary;
   // Per extra column: the unit of its timestamps, and its enum dictionary (empty for other types).
   std::vector<EpochUnit> extra_unit;
-  std::vector<std::unordered_map<std::string_view, uint16_t>> extra_dictionary;
+  std::vector<EnumDictionary> extra_dictionary;
   // The extra columns whose text is checked once the event is read (ip, enum), in schema order.
   std::vector<size_t> extra_checked;
 };
@@ -431,18 +437,27 @@ std::optional<Failure> parse_object(od::object obj, size_t node_index, const Com
   return std::nullopt;
 }
 
-// Looks an enum column's value up in its dictionary.
-std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column, std::string_view value,
-                                   uint16_t& code) {
-  const auto& dict = cs.dictionary[static_cast<size_t>(column)];
-  if (dict.empty()) return std::nullopt;
-  auto it = dict.find(value);
+// Looks `value` up in an enum dictionary: its code, or kUnknownEnumCode when kept; a dead letter naming
+// `path` when unknown values are dead-lettered.
+std::optional<Failure> lookup_enum(const EnumDictionary& dict, std::string_view value, EnumUnknown unknown,
+                                   std::string_view path, uint16_t& code) {
+  const auto it = dict.find(value);
   if (it != dict.end()) {
     code = it->second;
-  } else if (cs.field(column).unknown == EnumUnknown::kDeadLetter) {
-    return Failure{DeadLetterReason::kUnknownValue, cs.path(column)};
+  } else if (unknown == EnumUnknown::kDeadLetter) {
+    return Failure{DeadLetterReason::kUnknownValue, path};
+  } else {
+    code = kUnknownEnumCode;
   }
   return std::nullopt;
+}
+
+// Looks a fixed enum column's value up in its dictionary (none: no code).
+std::optional<Failure> encode_enum(const CompiledSchema& cs, SchemaColumn column, std::string_view value,
+                                   uint16_t& code) {
+  const EnumDictionary& dict = cs.dictionary[static_cast<size_t>(column)];
+  if (dict.empty()) return std::nullopt;
+  return lookup_enum(dict, value, cs.field(column).unknown, cs.path(column), code);
 }
 
 // An address as the column takes it: with strip_zone_id an IPv6 zone id is checked and left out (the text
@@ -468,15 +483,12 @@ std::optional<Failure> check_extra_text(const CompiledSchema& cs, ParsedEvent& e
       }
       continue;
     }
-    const auto& dict = cs.extra_dictionary[i];
-    const auto it = dict.find(ev.extra_str[i]);
-    if (it != dict.end()) {
-      ev.extra_bits[i] = it->second;
-    } else if (f.unknown == EnumUnknown::kDeadLetter) {
-      return Failure{DeadLetterReason::kUnknownValue, cs.extra_path(i)};
-    } else {
-      ev.extra_bits[i] = kUnknownEnumCode;
+    uint16_t code = kUnknownEnumCode;
+    if (auto failure =
+            lookup_enum(cs.extra_dictionary[i], ev.extra_str[i], f.unknown, cs.extra_path(i), code)) {
+      return failure;
     }
+    ev.extra_bits[i] = code;
   }
   return std::nullopt;
 }
